@@ -1,0 +1,25 @@
+# fashion-lab: `make demo` trains the seed's network on the real data; `make test` runs the test suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test dataset bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+dataset: $(STAMP)
+	@scripts/ensure-dataset.sh $(BIN)/fashion-lab
+
+demo: $(STAMP) dataset
+	$(BIN)/fashion-lab train
+
+test: $(STAMP) dataset
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,0 +1,56 @@
+"""fashion-lab: train and understand multilayer networks on Fashion-MNIST and MNIST digits.
+
+The seed's code, almost word for word::
+
+    from fashion_lab import load_dataset, build_model, StopAtAccuracy, normalize
+    (x, y), (xt, yt) = load_dataset("fashion_mnist")
+    model = build_model(hidden=[512])
+    model.fit(normalize(x), y, epochs=5, callbacks=[StopAtAccuracy(0.6)])
+
+or the whole recorded run: ``run = train(TrainConfig(hidden=(512,)), callbacks=[...])``.
+
+Names are imported lazily, so ``import fashion_lab`` (and ``fashion-lab --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_dataset": "datasets",
+    "open_dataset": "datasets",
+    "Dataset": "datasets",
+    "DATASETS": "datasets",
+    "normalize": "preprocess",
+    "prepare_images": "preprocess",
+    "build_model": "model",
+    "StopAtAccuracy": "callbacks",
+    "StopAtLoss": "callbacks",
+    "MetricsLog": "callbacks",
+    "EpochPrinter": "callbacks",
+    "TrainConfig": "config",
+    "train": "training",
+    "Run": "runs",
+    "load_run": "runs",
+    "evaluate_run": "evaluation",
+    "FashionLabError": "errors",
+    "ConfigError": "errors",
+    "DataError": "errors",
+    "RunError": "errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fashion_lab' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

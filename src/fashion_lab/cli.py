@@ -1,0 +1,223 @@
+"""The ``fashion-lab`` command: a thin layer that maps arguments to library calls and errors to exit codes.
+
+Examples::
+
+    fashion-lab data                                  # where the data is, verified, per-class counts
+    fashion-lab show 0                                # label, pixel array and PNG of training image 0
+    fashion-lab train                                 # the seed's recipe: 128 hidden, 5 epochs
+    fashion-lab train --stop-at-accuracy 0.6          # the seed's callback
+    fashion-lab train --hidden 512 256 --epochs 10    # a deeper network
+    fashion-lab evaluate runs/<run>                   # per-class accuracy and confusion matrix
+
+Exit codes: 0 success, 2 a user error (explained in one paragraph on stderr), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import FashionLabError
+
+DATASET_NAMES = ("fashion_mnist", "mnist")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
+def _number(low: float, high: float, low_open: bool, high_open: bool, hint: str):
+    interval = ("(" if low_open else "[") + f"{low:g}, {high:g}" + (")" if high_open else "]")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number in {interval}, got {text!r}; {hint}") from None
+        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be in {interval}, got {text!r}; {hint}")
+        return value
+
+    return parse
+
+
+_target = _number(0, 1, True, False, "for 60%% pass 0.6")
+_split = _number(0, 1, True, True, "for 10%% pass 0.1")
+_positive_float = _number(0, float("inf"), True, True, "for example 0.001")
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="fashion_mnist", choices=DATASET_NAMES,
+                   help="fashion_mnist (default) or mnist (digits)")
+    g.add_argument("--data-dir", metavar="DIR",
+                   help="folder with the four IDX files (.gz or not); default: $FASHION_LAB_DATA, the cache, "
+                        "~/.keras/datasets, /usr/share/datasets, then a download")
+    g.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="do not check files against the pinned SHA-256 (only for your own data in IDX format)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fashion-lab",
+        description="Train and understand multilayer networks on Fashion-MNIST and MNIST digits.",
+        epilog="Run 'fashion-lab COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"fashion-lab {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("data", help="find, verify and describe the dataset",
+                       description="Find and verify the dataset; print its source, shapes and per-class counts.")
+    _add_data_args(p)
+    p.add_argument("--no-download", dest="download", action="store_false", help="never try the public mirrors")
+
+    p = sub.add_parser("show", help="print one image's label and pixels, and save it as a PNG",
+                       description="Print an image's label number and name and its 28x28 pixel array, and save a PNG.")
+    p.add_argument("index", type=_non_negative_int, help="image index within the split")
+    p.add_argument("--split", choices=("train", "test"), default="train", help="which split (default: train)")
+    p.add_argument("--out", metavar="PNG", help="where to save the PNG (default: <dataset>-<split>-<index>.png)")
+    _add_data_args(p)
+
+    p = sub.add_parser("train", help="train a network and record the run",
+                       description="Train Flatten -> Dense(relu)... -> Dense(10, softmax) and write a run directory "
+                                   "(config.json, history.csv, metrics.json, model.keras, curves.png).")
+    _add_data_args(p)
+    g = p.add_argument_group("model and training")
+    g.add_argument("--hidden", type=_positive_int, nargs="+", default=[128], metavar="N",
+                   help="hidden layer sizes, e.g. --hidden 512 256 (default: 128)")
+    g.add_argument("--epochs", type=_positive_int, default=5, help="training epochs (default: 5)")
+    g.add_argument("--batch-size", type=_positive_int, default=32, help="images per step (default: 32)")
+    g.add_argument("--learning-rate", type=_positive_float, default=0.001, help="Adam learning rate (default: 0.001)")
+    g.add_argument("--no-normalize", dest="normalize", action="store_false",
+                   help="feed raw 0-255 pixels instead of pixels / 255")
+    g.add_argument("--validation-split", type=_split, default=0.0, metavar="F",
+                   help="hold out this fraction of training images, seeded (default: none)")
+    g.add_argument("--seed", type=_non_negative_int, default=0, help="random seed; same seed, same history (default: 0)")
+    g = p.add_argument_group("stopping")
+    g.add_argument("--stop-at-accuracy", type=_target, metavar="T",
+                   help="stop after the epoch whose training accuracy reaches T, in (0, 1]")
+    g.add_argument("--stop-at-loss", type=_positive_float, metavar="T",
+                   help="stop after the epoch whose training loss falls to T or below")
+    g = p.add_argument_group("output")
+    g.add_argument("--run-dir", metavar="DIR", help="where to write the run (default: runs/<time>-<name>)")
+    g.add_argument("--name", help="a name for the run directory (default: <dataset>-h<sizes>)")
+    g.add_argument("--overwrite", action="store_true", help="allow --run-dir to be a folder that already has files")
+    g.add_argument("--quiet", action="store_true", help="print only the final result line")
+
+    p = sub.add_parser("evaluate", help="per-class accuracy and confusion matrix of a run",
+                       description="Evaluate a run's model on the test set; writes evaluation.json and confusion.png.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
+    return parser
+
+
+def cmd_data(args) -> int:
+    import numpy as np
+
+    from .datasets import open_dataset
+
+    ds = open_dataset(args.dataset, args.data_dir, verify=args.verify, download=args.download)
+    print(f"dataset: {ds.name}")
+    print(f"source:  {ds.source}")
+    print(f"verified: {'yes, every file matches its pinned SHA-256' if ds.verified else 'no (--no-verify)'}")
+    for note in ds.notes:
+        print(f"note: {note}")
+    for split in ("train", "test"):
+        x, y = ds.split(split)
+        print(f"{split}: images {x.shape} {x.dtype}, labels {y.shape} {y.dtype}")
+    counts = {s: np.bincount(ds.split(s)[1], minlength=len(ds.classes)) for s in ("train", "test")}
+    print(f"\n{'label':>5}  {'class':<12} {'train':>7} {'test':>7}")
+    for i, name in enumerate(ds.classes):
+        print(f"{i:>5}  {name:<12} {counts['train'][i]:>7} {counts['test'][i]:>7}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .datasets import open_dataset
+    from .inspection import describe_image, get_image
+    from .plots import save_image
+
+    ds = open_dataset(args.dataset, args.data_dir, verify=args.verify)
+    text = describe_image(ds, args.index, args.split)
+    image, _ = get_image(ds, args.index, args.split)
+    out = args.out or f"{ds.name}-{args.split}-{args.index}.png"
+    save_image(image, out)
+    print(text)
+    print(f"\nsaved {out}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .config import TrainConfig
+
+    config = TrainConfig(
+        dataset=args.dataset, data_dir=args.data_dir, verify=args.verify, normalize=args.normalize,
+        validation_split=args.validation_split, hidden=tuple(args.hidden), learning_rate=args.learning_rate,
+        epochs=args.epochs, batch_size=args.batch_size, stop_at_accuracy=args.stop_at_accuracy,
+        stop_at_loss=args.stop_at_loss, seed=args.seed, run_dir=args.run_dir, name=args.name,
+    )
+    from .training import train
+
+    run = train(config, verbose=not args.quiet, overwrite=args.overwrite)
+    if args.quiet:
+        m = run.metrics
+        print(f"test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f}; results: {run.dir}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate_run, format_evaluation
+
+    result = evaluate_run(args.run_dir)
+    print(format_evaluation(result))
+    print(f"\nwrote {args.run_dir}/evaluation.json and confusion.png")
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except FashionLabError as e:
+        if args.debug:
+            raise
+        print(f"fashion-lab {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"fashion-lab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,127 @@
+"""The one typed configuration of a training run, saved as ``config.json`` in every run.
+
+Defaults are the seed's recipe (Flatten -> Dense(128, relu) -> Dense(10, softmax), Adam 0.001,
+batch 32, 5 epochs, pixels / 255). Every field is validated when the config is made, before
+any heavy import or training starts.
+
+Example:
+    >>> config = TrainConfig(hidden=(512, 256), epochs=3)
+    >>> config.hidden, config.batch_size
+    ((512, 256), 32)
+    >>> TrainConfig(epochs=0)
+    Traceback (most recent call last):
+    ...
+    fashion_lab.errors.ConfigError: epochs must be a positive integer, got 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+    return value
+
+
+def _fraction(name: str, value: Any, *, low_open: bool, high_open: bool, example: str) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
+    if not ok:
+        interval = ("(" if low_open else "[") + "0, 1" + (")" if high_open else "]")
+        raise ConfigError(f"{name} must be in {interval}, got {value!r}; {example}.")
+    return float(value)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. Unknown keys are an error in :meth:`from_dict`."""
+
+    # data
+    dataset: str = "fashion_mnist"  # or "mnist" (digits)
+    data_dir: str | None = None  # folder with the four IDX files; None searches the usual places
+    verify: bool = True  # check files against pinned SHA-256s; off only for your own data
+    normalize: bool = True  # pixels / 255 -> float32 in [0, 1]; the seed shows the loss stays high without it
+    validation_split: float = 0.0  # fraction of training images held out (seeded), 0 = none
+    # model
+    hidden: tuple[int, ...] = (128,)  # Dense(relu) sizes; the seed uses one layer of 128
+    # optimizer
+    learning_rate: float = 0.001  # Adam's default, as in the seed
+    epochs: int = 5  # the seed's choice; more epochs overfit, fewer underfit
+    batch_size: int = 32  # Keras's default, as in the seed
+    # stopping
+    stop_at_accuracy: float | None = None  # the seed's callback: stop when training accuracy reaches this
+    stop_at_loss: float | None = None  # stop when the training loss falls to this
+    # reproducibility and output
+    seed: int = 0  # same seed + same config = same history
+    run_dir: str | None = None  # None: runs/<time>-<name>
+    runs_root: str = "runs"
+    name: str | None = None  # None: derived from dataset and hidden sizes
+    steps_per_execution: int | None = None  # None: a whole epoch per compiled call (fast on CPU)
+
+    def __post_init__(self) -> None:
+        from .datasets import get_spec
+
+        self.dataset = get_spec(self.dataset).name
+        if isinstance(self.hidden, int):
+            self.hidden = (self.hidden,)
+        try:
+            self.hidden = tuple(self.hidden)
+        except TypeError:
+            raise ConfigError(f"hidden must be a list of positive integers, got {self.hidden!r}.") from None
+        if not self.hidden:
+            raise ConfigError("hidden needs at least one layer size, for example --hidden 128.")
+        for h in self.hidden:
+            _positive_int("each hidden size", h)
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch size", self.batch_size)
+        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) or not (
+            math.isfinite(self.learning_rate) and self.learning_rate > 0
+        ):
+            raise ConfigError(f"learning rate must be a number > 0, got {self.learning_rate!r}; the seed uses 0.001.")
+        if self.stop_at_accuracy is not None:
+            _fraction("stop-at-accuracy target", self.stop_at_accuracy, low_open=True, high_open=False, example="for 60% pass 0.6")
+        if self.stop_at_loss is not None and not (
+            isinstance(self.stop_at_loss, (int, float)) and not isinstance(self.stop_at_loss, bool)
+            and math.isfinite(self.stop_at_loss) and self.stop_at_loss > 0
+        ):
+            raise ConfigError(f"stop-at-loss target must be a number > 0, got {self.stop_at_loss!r}; for example 0.3.")
+        if self.validation_split:
+            _fraction("validation split", self.validation_split, low_open=True, high_open=True, example="for 10% pass 0.1")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}.")
+        if self.steps_per_execution is not None:
+            _positive_int("steps per execution", self.steps_per_execution)
+
+    @property
+    def run_name(self) -> str:
+        """A short name for the run: ``fashion_mnist-h128`` unless ``name`` is set."""
+        return self.name or f"{self.dataset}-h{'x'.join(str(h) for h in self.hidden)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["hidden"] = list(self.hidden)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Build a config from a dict (e.g. a saved ``config.json``); unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown config keys {unknown}; valid keys are: {', '.join(sorted(names))}.")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+__all__ = ["TrainConfig"]

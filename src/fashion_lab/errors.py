@@ -1,0 +1,26 @@
+"""Typed errors: every user mistake the library can detect has its own exception type.
+
+The CLI catches :class:`FashionLabError` in one place, prints its message and exits with
+code 2, so a user never sees a traceback for a mistake they can fix.
+"""
+
+from __future__ import annotations
+
+
+class FashionLabError(Exception):
+    """Base class for errors a user can fix. The message says what was given,
+    what is valid and what to do."""
+
+    exit_code = 2
+
+
+class ConfigError(FashionLabError, ValueError):
+    """A configuration value (flag, argument or config field) is not valid."""
+
+
+class DataError(FashionLabError):
+    """A dataset file is missing, unreadable, malformed or fails its checksum."""
+
+
+class RunError(FashionLabError):
+    """A run directory is missing, incomplete, or cannot be written."""

@@ -1,0 +1,84 @@
+"""Evaluate a trained run on the test set: loss, accuracy, per-class accuracy, confusion matrix.
+
+Example:
+    >>> from fashion_lab import evaluate_run
+    >>> report = evaluate_run("runs/20261127-101500-fashion_mnist-h128")  # doctest: +SKIP
+    >>> report["per_class_accuracy"]["Trouser"]  # doctest: +SKIP
+    0.963
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from . import _atomic, runs
+from .datasets import Dataset, open_dataset
+from .preprocess import prepare_images
+
+PREDICT_BATCH = 1024
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts of (true class, predicted class) pairs: ``matrix[i, j]`` = images of class i predicted as j.
+
+    Example:
+        >>> confusion_matrix(np.array([0, 1, 1]), np.array([0, 1, 0]), 2).tolist()
+        [[1, 0], [1, 1]]
+    """
+    flat = np.asarray(y_true, np.int64) * num_classes + np.asarray(y_pred, np.int64)
+    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def predict_probabilities(model, images: np.ndarray, *, normalized: bool = True) -> np.ndarray:
+    """Class probabilities for uint8 images, with the same preprocessing as training."""
+    return np.asarray(model.predict(prepare_images(images, normalized=normalized), batch_size=PREDICT_BATCH, verbose=0))
+
+
+def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = None, write: bool = True) -> dict[str, Any]:
+    """Evaluate a run's model on its dataset's test split; write ``evaluation.json`` and ``confusion.png``.
+
+    Returns a dict with ``test_loss``, ``test_accuracy``, ``per_class_accuracy`` (class name -> accuracy),
+    ``confusion_matrix`` (rows true, columns predicted) and ``classes``.
+    """
+    run = runs.load_run(run_dir)
+    model = run.load_model()
+    config = run.config
+    if dataset is None:
+        dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
+    x_test, y_test = dataset.x_test, dataset.y_test.astype(np.int64)
+    probs = predict_probabilities(model, x_test, normalized=config.normalize)
+    predicted = probs.argmax(axis=1)
+    n = len(dataset.classes)
+    matrix = confusion_matrix(y_test, predicted, n)
+    support = matrix.sum(axis=1)
+    per_class = {name: (float(matrix[i, i] / support[i]) if support[i] else None) for i, name in enumerate(dataset.classes)}
+    picked = np.clip(probs[np.arange(len(y_test)), y_test], 1e-7, 1.0)
+    result = {
+        "run": str(run.dir),
+        "dataset": dataset.name,
+        "test_images": int(len(y_test)),
+        "test_loss": float(-np.log(picked).mean()),
+        "test_accuracy": float((predicted == y_test).mean()),
+        "classes": list(dataset.classes),
+        "per_class_accuracy": per_class,
+        "confusion_matrix": matrix.tolist(),
+    }
+    if write:
+        _atomic.write_json(run.dir / runs.EVALUATION, result)
+        from .plots import plot_confusion
+
+        plot_confusion(matrix, dataset.classes, run.dir / runs.CONFUSION,
+                       title=f"{dataset.name} test set, accuracy {result['test_accuracy']:.4f}")
+    return result
+
+
+def format_evaluation(result: dict[str, Any]) -> str:
+    """A plain-text summary of :func:`evaluate_run`'s result, for the terminal."""
+    lines = [f"test accuracy {result['test_accuracy']:.4f}, test loss {result['test_loss']:.4f} "
+             f"on {result['test_images']:,} images", "", f"{'class':<14} accuracy"]
+    for name, acc in result["per_class_accuracy"].items():
+        lines.append(f"{name:<14} {'-' if acc is None else f'{acc:.3f}'}")
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""A run on disk: its directory, files, and how to read one back.
+
+A run directory holds ``config.json``, ``history.csv``, ``metrics.json``, ``model.keras`` and
+``curves.png`` (and ``evaluation.json``/``confusion.png`` after ``fashion-lab evaluate``).
+
+Example:
+    >>> run = load_run("runs/20261127-101500-fashion_mnist-h128")  # doctest: +SKIP
+    >>> run.metrics["test_accuracy"]  # doctest: +SKIP
+    0.8653
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig
+from .errors import RunError
+
+CONFIG = "config.json"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+MODEL = "model.keras"
+CURVES = "curves.png"
+EVALUATION = "evaluation.json"
+CONFUSION = "confusion.png"
+
+
+@dataclass
+class Run:
+    """A training run: where it lives, what it was, what it measured."""
+
+    dir: Path
+    config: TrainConfig
+    history: dict[str, list[float]]
+    metrics: dict[str, Any]
+    model: Any = None  # the Keras model, when the run was just trained or loaded with load_model()
+    info: dict[str, Any] = field(default_factory=dict)  # the rest of config.json (versions, dataset source)
+
+    @property
+    def paths(self) -> dict[str, Path]:
+        """The run's files by kind: config, history, metrics, model, curves."""
+        return {
+            "config": self.dir / CONFIG,
+            "history": self.dir / HISTORY,
+            "metrics": self.dir / METRICS,
+            "model": self.dir / MODEL,
+            "curves": self.dir / CURVES,
+        }
+
+    def load_model(self):
+        """Load ``model.keras`` with Keras's safe mode (no arbitrary code from the file)."""
+        from ._backend import keras
+
+        path = self.dir / MODEL
+        if not path.is_file():
+            raise RunError(f"run {self.dir} has no {MODEL}; the run did not finish. Train again with fashion-lab train.")
+        try:
+            self.model = keras().saving.load_model(path, safe_mode=True)
+        except Exception as e:  # Keras raises many types for a bad file
+            raise RunError(f"cannot load {path} as a Keras model ({type(e).__name__}: {e}).") from None
+        return self.model
+
+
+def read_history(path: str | os.PathLike[str]) -> dict[str, list[float]]:
+    """Read ``history.csv`` into ``{column: [value per epoch]}`` (empty cells are skipped)."""
+    history: dict[str, list[float]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                if key == "epoch" or value in ("", None):
+                    continue
+                history.setdefault(key, []).append(float(value))
+    return history
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> Run:
+    """Read a run directory written by :func:`fashion_lab.train`."""
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise RunError(f"run directory {folder} does not exist; give a folder made by fashion-lab train (under runs/).")
+    config_path = folder / CONFIG
+    if not config_path.is_file():
+        raise RunError(f"{folder} is not a run directory: it has no {CONFIG}. Give a folder made by fashion-lab train.")
+    try:
+        info = json.loads(config_path.read_text())
+        config = TrainConfig.from_dict(info.pop("config"))
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{config_path} is damaged ({e}); train the run again.") from None
+    metrics_path = folder / METRICS
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    history_path = folder / HISTORY
+    history = read_history(history_path) if history_path.is_file() else {}
+    return Run(dir=folder, config=config, history=history, metrics=metrics, info=info)
+
+
+def new_run_dir(config: TrainConfig, *, overwrite: bool = False) -> Path:
+    """Create the run's directory and return it.
+
+    ``config.run_dir`` is used as given (refused if it already holds files, unless ``overwrite``);
+    otherwise ``<runs_root>/<YYYYmmdd-HHMMSS>-<name>``, with a numeric suffix when two runs start
+    in the same second, so concurrent runs never share a directory.
+    """
+    if config.run_dir:
+        folder = Path(config.run_dir)
+        if folder.exists() and not folder.is_dir():
+            raise RunError(f"--run-dir {folder} is a file, not a folder; choose another path.")
+        if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+            raise RunError(
+                f"run directory {folder} already exists and is not empty; choose another --run-dir, "
+                f"or pass --overwrite to replace its files."
+            )
+        _mkdir(folder, exist_ok=True)
+        return folder
+    root = Path(config.runs_root)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{config.run_name}"
+    for n in range(1, 1000):
+        folder = root / (base if n == 1 else f"{base}-{n}")
+        try:
+            _mkdir(folder, exist_ok=False)
+            return folder
+        except FileExistsError:
+            continue
+    raise RunError(f"could not create a new run directory under {root}; too many runs named {base}.")
+
+
+def _mkdir(folder: Path, *, exist_ok: bool) -> None:
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=exist_ok)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        raise RunError(
+            f"cannot create run directory {folder}: {e.strerror or e}. Choose a writable place with --run-dir."
+        ) from None
+    if not os.access(folder, os.W_OK):
+        raise RunError(f"run directory {folder} is not writable; choose a writable place with --run-dir.")
