@@ -60,8 +60,8 @@ def _number(low: float, high: float, low_open: bool, high_open: bool, hint: str)
     return parse
 
 
-_target = _number(0, 1, True, False, "for 60%% pass 0.6")
-_split = _number(0, 1, True, True, "for 10%% pass 0.1")
+_target = _number(0, 1, True, False, "for 60% pass 0.6")
+_split = _number(0, 1, True, True, "for 10% pass 0.1")
 _positive_float = _number(0, float("inf"), True, True, "for example 0.001")
 
 
@@ -212,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"fashion-lab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `fashion-lab data | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
 
 
 def run() -> None:

@@ -1,0 +1,105 @@
+"""The command line: main([...]) as a user would call it; user errors are exit code 2 with one clear paragraph."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from fashion_lab.cli import main
+
+
+def test_data_command_reports_source_and_counts(synthetic_fashion, capsys):
+    assert main(["data"]) == 0
+    out = capsys.readouterr().out
+    assert "source:  system package" in out and "verified: yes" in out
+    assert "train: images (600, 28, 28) uint8" in out
+    assert "Ankle boot" in out and "    9  Ankle boot        60      20" in out
+
+
+def test_show_prints_label_pixels_and_saves_png(synthetic_fashion, tmp_path, capsys):
+    out_png = tmp_path / "img.png"
+    assert main(["show", "3", "--split", "test", "--out", str(out_png)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Label: ") and "Image Pixel Array:" in out
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    assert Image.open(out_png).size == (224, 224)
+
+
+def test_show_index_out_of_range(synthetic_fashion, capsys):
+    assert main(["show", "200", "--split", "test"]) == 2
+    assert "valid indices are 0 to 199" in capsys.readouterr().err
+
+
+def test_train_and_evaluate(synthetic_fashion, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--hidden", "32", "16", "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/2:" in out and "epoch 2/2:" in out and f"results: {run_dir}" in out
+    assert main(["evaluate", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "Ankle boot" in out
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert len(evaluation["confusion_matrix"]) == 10
+    assert sum(map(sum, evaluation["confusion_matrix"])) == 200
+    assert (run_dir / "confusion.png").is_file()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert evaluation["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+
+
+def test_stop_at_accuracy_flag(synthetic_fashion, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", "--stop-at-accuracy", "0.05", "--run-dir", str(run_dir), "--quiet"]) == 0
+    assert "Reached 5% accuracy so cancelling training!" in capsys.readouterr().out
+    assert json.loads((run_dir / "metrics.json").read_text())["stopped_early"] is True
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--epochs", "0"], "--epochs: must be a positive integer, got '0'"),
+        (["train", "--epochs", "two"], "--epochs: must be a positive integer"),
+        (["train", "--hidden", "128", "-4"], "--hidden: must be a positive integer"),
+        (["train", "--batch-size", "0"], "--batch-size: must be a positive integer"),
+        (["train", "--stop-at-accuracy", "60"], "must be in (0, 1], got '60'; for 60% pass 0.6"),
+        (["train", "--validation-split", "1"], "must be in (0, 1), got '1'"),
+        (["train", "--dataset", "fmnist"], "invalid choice: 'fmnist' (choose from 'fashion_mnist', 'mnist')"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+    ids=["epochs-0", "epochs-word", "hidden-neg", "batch-0", "target-60", "split-1", "dataset", "command"],
+)
+def test_bad_arguments_exit_2_with_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_data_dir_is_one_paragraph_exit_2(tmp_path, capsys):
+    assert main(["train", "--data-dir", str(tmp_path / "nope"), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fashion-lab train: error: --data-dir") and "is not a folder" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()  # nothing half-written
+
+
+def test_evaluate_not_a_run(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "is not a run directory" in capsys.readouterr().err
+
+
+def test_console_script_help_and_error_without_traceback(tmp_path):
+    exe = shutil.which("fashion-lab") or str((__import__("pathlib").Path(sys.executable).parent / "fashion-lab"))
+    done = subprocess.run([exe, "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "train" in done.stdout and "evaluate" in done.stdout
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    done = subprocess.run([exe, "data", "--data-dir", str(bad)], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "train-images-idx3-ubyte.gz is empty" in done.stderr
