@@ -24,3 +24,13 @@ class DataError(FashionLabError):
 
 class RunError(FashionLabError):
     """A run directory is missing, incomplete, or cannot be written."""
+
+
+class TrainingInterrupted(FashionLabError):
+    """Training was stopped by Ctrl-C or SIGTERM; finished epochs are on disk and can be resumed."""
+
+    exit_code = 130
+
+
+class TrainingDiverged(FashionLabError):
+    """The loss or the weights became NaN or infinite; the run is marked failed."""

@@ -29,6 +29,9 @@ MODEL = "model.keras"
 CURVES = "curves.png"
 EVALUATION = "evaluation.json"
 CONFUSION = "confusion.png"
+CHECKPOINT = "checkpoint.json"  # last finished epoch, its time and the shuffling RNG state, for --resume
+# Files a run writes; --overwrite clears them so nothing stale survives.
+ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, EVALUATION, CONFUSION, CHECKPOINT)
 
 
 @dataclass

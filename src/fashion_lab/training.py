@@ -11,9 +11,13 @@ Example (as the CLI runs it):
 
 from __future__ import annotations
 
+import contextlib
+import json
 import platform
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from importlib import metadata
@@ -25,6 +29,7 @@ import numpy as np
 from . import _atomic, runs
 from .config import TrainConfig
 from .datasets import Dataset, open_dataset
+from .errors import RunError, TrainingDiverged, TrainingInterrupted
 from .preprocess import prepare_images
 
 EVAL_BATCH = 1024  # evaluation has no gradients; big batches keep it fast
@@ -79,6 +84,10 @@ def train(
 ) -> runs.Run:
     """Train a network as ``config`` says, write its run directory, and return the :class:`~fashion_lab.runs.Run`.
 
+    After every finished epoch the model (with its optimizer state) is written to ``model.keras``
+    through a temporary file and a rename, and a row is appended to ``history.csv``; so Ctrl-C or
+    SIGTERM loses only the current epoch, and :func:`resume` continues the run.
+
     Args:
         config: the run's configuration. Defaults to ``TrainConfig()`` (the seed's recipe).
         callbacks: extra Keras callbacks (e.g. the seed's own ``myCallback``), run after the built-in ones.
@@ -89,69 +98,185 @@ def train(
     Returns:
         The run: ``run.dir``, ``run.history`` (per-epoch lists), ``run.metrics`` (as in ``metrics.json``),
         ``run.model`` and ``run.paths``.
+
+    Raises:
+        TrainingInterrupted: SIGINT/SIGTERM arrived; finished epochs are kept (exit code 130 in the CLI).
+        TrainingDiverged: the loss or the weights became NaN or infinite; the run is marked failed.
     """
     config = config or TrainConfig()
-    say = print if verbose else (lambda *a, **k: None)
+    say = _sayer(verbose)
+    dataset = _dataset_for(config, dataset, say)
+    run_dir = runs.new_run_dir(config, overwrite=overwrite)
+    if overwrite:
+        for name in runs.ARTIFACTS:
+            (run_dir / name).unlink(missing_ok=True)
+    try:
+        from ._backend import keras as _keras
+        from .model import build_model
+
+        keras = _keras()
+        data = _Prepared(config, dataset)
+        keras.utils.set_random_seed(config.seed)
+        model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
+                            steps_per_execution=_steps_per_execution(config, len(data.x)))
+        _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras))
+        say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
+            f"{len(data.x):,} training images" + (f", {len(data.validation[0]):,} validation" if data.validation else ""))
+        return _fit_and_record(run_dir, config, dataset, data, model, callbacks, say, verbose,
+                               initial_epoch=0, prior_seconds=0.0)
+    except BaseException as e:
+        # A run with no finished epoch leaves nothing behind; one with finished epochs keeps them.
+        if not isinstance(e, TrainingDiverged) and not (run_dir / runs.CHECKPOINT).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Dataset | None = None,
+           verbose: bool = True) -> runs.Run:
+    """Continue an interrupted run from its last finished epoch, with the optimizer state it had.
+
+    With the same seed, the finished run's history equals that of a run that was never interrupted.
+
+    Example:
+        >>> run = resume("runs/20261127-101500-fashion_mnist-h128")  # doctest: +SKIP
+        resuming after epoch 2 of 5
+    """
+    run_dir = Path(run_dir)
+    previous = runs.load_run(run_dir)
+    checkpoint_path = run_dir / runs.CHECKPOINT
+    if not checkpoint_path.is_file() or not (run_dir / runs.MODEL).is_file():
+        raise RunError(f"{run_dir} has no finished epoch to resume from (no {runs.CHECKPOINT}); start it again with fashion-lab train.")
+    checkpoint = json.loads(checkpoint_path.read_text())
+    config = previous.config
+    if previous.metrics.get("failed"):
+        raise RunError(f"run {run_dir} failed ({previous.metrics.get('reason')}); resuming would repeat that. "
+                       f"Start a new run with a lower --learning-rate.")
+    if previous.metrics and not previous.metrics.get("interrupted"):
+        raise RunError(f"run {run_dir} already finished ({checkpoint['epoch']} epochs); there is nothing to resume.")
+    say = _sayer(verbose)
+    dataset = _dataset_for(config, dataset, say)
+    from ._backend import keras as _keras
+
+    keras = _keras()
+    data = _Prepared(config, dataset)
+    keras.utils.set_random_seed(config.seed)
+    model = previous.load_model()  # weights and optimizer state of the last finished epoch
+    _truncate_history(run_dir / runs.HISTORY, checkpoint["epoch"])
+    np.random.set_state(_rng_from_json(checkpoint["numpy_rng"]))
+    say(f"resuming {run_dir} after epoch {checkpoint['epoch']} of {config.epochs}")
+    return _fit_and_record(run_dir, config, dataset, data, model, callbacks, say, verbose,
+                           initial_epoch=checkpoint["epoch"], prior_seconds=checkpoint.get("fit_seconds", 0.0))
+
+
+class _Prepared:
+    """The arrays a run trains and is tested on, after the shared preprocessing and the seeded split."""
+
+    def __init__(self, config: TrainConfig, dataset: Dataset):
+        x_all = prepare_images(dataset.x_train, normalized=config.normalize)
+        y_all = dataset.y_train.astype(np.int32)
+        (self.x, self.y), self.validation = split_validation(x_all, y_all, config.validation_split, config.seed)
+        self.x_test = prepare_images(dataset.x_test, normalized=config.normalize)
+        self.y_test = dataset.y_test.astype(np.int32)
+
+
+
+def _sayer(verbose: bool):
+    return print if verbose else (lambda *a, **k: None)
+
+
+def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
     if dataset is None:
         dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
     say(f"data: {dataset.name} from {dataset.source}" + ("" if dataset.verified else " (not verified)"))
     for note in dataset.notes:
         say(f"note: {note}")
-
-    run_dir = runs.new_run_dir(config, overwrite=overwrite)
-    try:
-        return _train_into(run_dir, config, dataset, callbacks, say, verbose)
-    except BaseException:
-        # A run that produced no finished epoch leaves nothing behind; a run with epochs keeps its history.
-        if not (run_dir / runs.HISTORY).exists() or (run_dir / runs.HISTORY).stat().st_size == 0:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    return dataset
 
 
-def _train_into(run_dir: Path, config: TrainConfig, dataset: Dataset, user_callbacks, say, verbose) -> runs.Run:
-    from ._backend import keras as _keras
-    from .callbacks import EpochPrinter, MetricsLog
-    from .model import build_model
+def _steps_per_execution(config: TrainConfig, n_train: int) -> int:
+    steps = -(-n_train // config.batch_size)
+    return min(config.steps_per_execution or steps, steps)
 
-    keras = _keras()
-    x_all = prepare_images(dataset.x_train, normalized=config.normalize)
-    y_all = dataset.y_train.astype(np.int32)
-    (x, y), validation = split_validation(x_all, y_all, config.validation_split, config.seed)
-    x_test = prepare_images(dataset.x_test, normalized=config.normalize)
-    y_test = dataset.y_test.astype(np.int32)
 
-    steps = -(-len(x) // config.batch_size)
-    spe = config.steps_per_execution or steps
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
-                        steps_per_execution=min(spe, steps))
-    _atomic.write_json(run_dir / runs.CONFIG, {
+def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras) -> dict[str, Any]:
+    return {
         "config": config.to_dict(),
         "backend": keras.backend.backend(),
         "versions": versions(),
         "dataset": {"name": dataset.name, "source": dataset.source, "verified": dataset.verified,
-                    "train": len(x), "validation": 0 if validation is None else len(validation[0]), "test": len(x_test)},
+                    "train": len(data.x), "validation": 0 if data.validation is None else len(data.validation[0]),
+                    "test": len(data.x_test)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": sys.argv if sys.argv and sys.argv[0].endswith("fashion-lab") else None,
-    })
-    say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
-        f"{len(x):,} training images" + (f", {len(validation[0]):,} validation" if validation else ""))
+    }
 
-    stops = _stop_callbacks(config)
-    callbacks = [MetricsLog(run_dir / runs.HISTORY, samples_per_epoch=len(x))]
+
+def _rng_from_json(data: list):
+    kind, keys, pos, has_gauss, cached = data
+    return kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached
+
+
+def _truncate_history(path: Path, epochs: int) -> None:
+    """Keep the header and the first ``epochs`` rows (a row may be newer than the last checkpoint)."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    _atomic.write_text(path, "".join(lines[: epochs + 1]))
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While training, SIGTERM behaves like Ctrl-C (KeyboardInterrupt), so both keep finished epochs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, verbose, *, initial_epoch, prior_seconds):
+    from .callbacks import EpochPrinter, MetricsLog
+    from .checkpoint import EpochCheckpoint
+
+    checkpoint = EpochCheckpoint(run_dir, prior_seconds)
+    callbacks = [checkpoint, MetricsLog(run_dir / runs.HISTORY, samples_per_epoch=len(data.x), append=initial_epoch > 0)]
     if verbose:
-        callbacks.append(EpochPrinter(samples_per_epoch=len(x)))
-    callbacks += stops + list(user_callbacks)
+        callbacks.append(EpochPrinter(samples_per_epoch=len(data.x)))
+    callbacks += _stop_callbacks(config) + list(user_callbacks)
 
     start = time.perf_counter()
-    history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, validation_data=validation,
-                        callbacks=callbacks, verbose=0, shuffle=True)
-    fit_seconds = time.perf_counter() - start
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    try:
+        with _sigterm_as_interrupt():
+            model.fit(data.x, data.y, epochs=config.epochs, initial_epoch=initial_epoch, batch_size=config.batch_size,
+                      validation_data=data.validation, callbacks=callbacks, verbose=0, shuffle=True)
+    except KeyboardInterrupt:
+        _record_interrupt(run_dir)
+        raise TrainingInterrupted(_interrupt_message(run_dir)) from None
+    fit_seconds = prior_seconds + time.perf_counter() - start
+    hist = runs.read_history(run_dir / runs.HISTORY)
+    for key in ("epoch_seconds", "samples_per_second"):
+        hist.pop(key, None)
     epochs_run = len(hist.get("loss", []))
 
-    test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=EVAL_BATCH, verbose=0)
-    train_loss, train_accuracy = model.evaluate(x, y, batch_size=EVAL_BATCH, verbose=0)
+    if checkpoint.diverged_epoch is not None:
+        failed = {"failed": True, "reason": f"loss or weights became NaN/infinite in epoch {checkpoint.diverged_epoch}",
+                  "epochs_run": epochs_run, "diverged_epoch": checkpoint.diverged_epoch}
+        _atomic.write_json(run_dir / runs.METRICS, failed)
+        raise TrainingDiverged(
+            f"training diverged: the loss or the weights became NaN or infinite in epoch {checkpoint.diverged_epoch} "
+            f"(learning rate {config.learning_rate:g}{', pixels not normalized' if not config.normalize else ''}). "
+            f"This usually means the learning rate is too high: try --learning-rate 0.001 (the default)"
+            f"{' and drop --no-normalize' if not config.normalize else ''}. The run in {run_dir} is marked failed "
+            f"(metrics.json: failed: true); its model.keras, if any, is from the last finite epoch."
+        )
+
+    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
+    train_loss, train_accuracy = model.evaluate(data.x, data.y, batch_size=EVAL_BATCH, verbose=0)
     metrics = {
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
@@ -160,15 +285,16 @@ def _train_into(run_dir: Path, config: TrainConfig, dataset: Dataset, user_callb
         "epochs_run": epochs_run,
         "stopped_early": epochs_run < config.epochs,
         "fit_seconds": round(fit_seconds, 4),
-        "samples_per_second": round(len(x) * epochs_run / fit_seconds, 1),
+        "samples_per_second": round(len(data.x) * epochs_run / fit_seconds, 1),
         "params": int(model.count_params()),
+        "interrupted": False,
     }
-    if validation is not None and "val_accuracy" in hist:
+    if data.validation is not None and "val_accuracy" in hist:
         metrics["validation_accuracy"] = hist["val_accuracy"][-1]
         metrics["validation_loss"] = hist["val_loss"][-1]
+    if initial_epoch:
+        metrics["resumed_from_epoch"] = initial_epoch
 
-    with _atomic.atomic_path(run_dir / runs.MODEL) as tmp:  # tmp ends in .keras, as model.save requires
-        model.save(tmp)
     _atomic.write_json(run_dir / runs.METRICS, metrics)
     from .plots import plot_curves
 
@@ -179,3 +305,22 @@ def _train_into(run_dir: Path, config: TrainConfig, dataset: Dataset, user_callb
         f"fit {fit_seconds:.1f}s, {metrics['samples_per_second']:,.0f} samples/s)")
     say(f"results: {run_dir}")
     return runs.Run(dir=run_dir, config=config, history=hist, metrics=metrics, model=model)
+
+
+def _record_interrupt(run_dir: Path) -> None:
+    checkpoint = run_dir / runs.CHECKPOINT
+    if not checkpoint.exists():
+        return  # nothing finished: train() removes the directory
+    done = json.loads(checkpoint.read_text())["epoch"]
+    _truncate_history(run_dir / runs.HISTORY, done)
+    _atomic.write_json(run_dir / runs.METRICS, {"interrupted": True, "epochs_run": done,
+                                                 "resume": f"fashion-lab train --resume {run_dir}"})
+
+
+def _interrupt_message(run_dir: Path) -> str:
+    checkpoint = run_dir / runs.CHECKPOINT
+    if not checkpoint.exists():
+        return "training interrupted before the first epoch finished; nothing was saved."
+    done = json.loads(checkpoint.read_text())["epoch"]
+    return (f"training interrupted; the {done} finished epoch{'s' if done != 1 else ''} are saved in {run_dir} "
+            f"(history.csv, model.keras). Continue with: fashion-lab train --resume {run_dir}")
