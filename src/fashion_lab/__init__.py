@@ -35,10 +35,16 @@ _EXPORTS = {
     "Run": "runs",
     "load_run": "runs",
     "evaluate_run": "evaluation",
+    "predict_images": "predict",
+    "predict_arrays": "predict",
+    "Prediction": "predict",
+    "load_image": "images",
     "FashionLabError": "errors",
     "ConfigError": "errors",
     "DataError": "errors",
     "RunError": "errors",
+    "ImageError": "errors",
+    "ModelError": "errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

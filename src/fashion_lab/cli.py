@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import FashionLabError
+from .errors import ConfigError, FashionLabError
 
 DATASET_NAMES = ("fashion_mnist", "mnist")
 
@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--name", help="a name for the run directory (default: <dataset>-h<sizes>)")
     g.add_argument("--overwrite", action="store_true", help="allow --run-dir to be a folder that already has files")
     g.add_argument("--quiet", action="store_true", help="print only the final result line")
+    g.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its last finished epoch, with its saved config")
 
     p = sub.add_parser("evaluate", help="per-class accuracy and confusion matrix of a run",
                        description="Evaluate a run's model on the test set; writes evaluation.json and confusion.png.")
@@ -166,18 +168,35 @@ def cmd_show(args) -> int:
     return 0
 
 
+def _resume_conflicts(args) -> list[str]:
+    """Flags given with --resume that would change the saved config (the run's own config wins)."""
+    defaults = build_parser().parse_args(["train"])
+    keep = {"resume", "quiet", "debug", "command"}
+    return [f"--{k.replace('_', '-')}" for k, v in vars(args).items() if k not in keep and getattr(defaults, k, v) != v]
+
+
 def cmd_train(args) -> int:
     from .config import TrainConfig
 
-    config = TrainConfig(
-        dataset=args.dataset, data_dir=args.data_dir, verify=args.verify, normalize=args.normalize,
-        validation_split=args.validation_split, hidden=tuple(args.hidden), learning_rate=args.learning_rate,
-        epochs=args.epochs, batch_size=args.batch_size, stop_at_accuracy=args.stop_at_accuracy,
-        stop_at_loss=args.stop_at_loss, seed=args.seed, run_dir=args.run_dir, name=args.name,
-    )
-    from .training import train
+    if args.resume:
+        conflicts = _resume_conflicts(args)
+        if conflicts:
+            raise ConfigError(f"--resume continues {args.resume} with the config saved in it; drop {', '.join(conflicts)} "
+                              f"(to train differently, start a new run without --resume).")
+        from .training import resume
 
-    run = train(config, verbose=not args.quiet, overwrite=args.overwrite)
+        run = resume(args.resume, verbose=not args.quiet)
+    else:
+        config = TrainConfig(
+            dataset=args.dataset, data_dir=args.data_dir, verify=args.verify, normalize=args.normalize,
+            validation_split=args.validation_split, hidden=tuple(args.hidden), learning_rate=args.learning_rate,
+            epochs=args.epochs, batch_size=args.batch_size, stop_at_accuracy=args.stop_at_accuracy,
+            stop_at_loss=args.stop_at_loss, seed=args.seed, run_dir=args.run_dir, name=args.name,
+            early_stopping=args.early_stopping,
+        )
+        from .training import train
+
+        run = train(config, verbose=not args.quiet, overwrite=args.overwrite)
     if args.quiet:
         m = run.metrics
         print(f"test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f}; results: {run.dir}")

@@ -26,6 +26,14 @@ class RunError(FashionLabError):
     """A run directory is missing, incomplete, or cannot be written."""
 
 
+class ImageError(FashionLabError):
+    """An image given for prediction is missing, empty, not an image, too large or blank."""
+
+
+class ModelError(RunError):
+    """A model file is not a ``.keras`` model, or holds code (a Lambda layer, custom objects) that is not loaded."""
+
+
 class TrainingInterrupted(FashionLabError):
     """Training was stopped by Ctrl-C or SIGTERM; finished epochs are on disk and can be resumed."""
 

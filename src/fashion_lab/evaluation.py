@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _atomic, runs
+from . import _atomic, mistakes, runs
 from .datasets import Dataset, open_dataset
 from .preprocess import prepare_images
 
-PREDICT_BATCH = 1024
+MISCLASSIFIED_SHOWN = 36  # images in misclassified.png
+PREDICT_BATCH = 10_000  # one compiled call for the whole test set: ~0.1 s on 2 cores, vs ~0.4 s in batches of 1024
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -41,7 +42,10 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
     """Evaluate a run's model on its dataset's test split; write ``evaluation.json`` and ``confusion.png``.
 
     Returns a dict with ``test_loss``, ``test_accuracy``, ``per_class_accuracy`` (class name -> accuracy),
-    ``confusion_matrix`` (rows true, columns predicted) and ``classes``.
+    ``confusion_matrix`` (rows true, columns predicted) and ``classes``; and, to look inside the mistakes
+    (:mod:`fashion_lab.mistakes`), ``per_class_precision``, ``per_class_recall``, ``most_confused`` (the
+    largest off-diagonal cells), ``misclassified_count`` and ``misclassified_shown`` (the test indices in
+    ``misclassified.png``, a grid of the most confident mistakes labelled true -> predicted).
     """
     run = runs.load_run(run_dir)
     model = run.load_model()
@@ -66,19 +70,36 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
         "per_class_accuracy": per_class,
         "confusion_matrix": matrix.tolist(),
     }
+    shown = mistakes.misclassified(y_test, probs, limit=MISCLASSIFIED_SHOWN)
+    result.update(mistakes.summarize(matrix, dataset.classes))
+    result.update(misclassified_count=int((predicted != y_test).sum()), misclassified_shown=shown.tolist(),
+                  misclassified_png=runs.MISCLASSIFIED)
     if write:
         _atomic.write_json(run.dir / runs.EVALUATION, result)
         from .plots import plot_confusion
 
         plot_confusion(matrix, dataset.classes, run.dir / runs.CONFUSION,
                        title=f"{dataset.name} test set, accuracy {result['test_accuracy']:.4f}")
+        from .plots import plot_misclassified
+
+        plot_misclassified(x_test[shown], y_test[shown], predicted[shown], dataset.classes, run.dir / runs.MISCLASSIFIED,
+                           confidence=probs[shown, predicted[shown]],
+                           title=f"{result['misclassified_count']:,} of {len(y_test):,} test images misclassified; "
+                                 f"the {len(shown)} most confident: true -> predicted")
     return result
 
 
 def format_evaluation(result: dict[str, Any]) -> str:
     """A plain-text summary of :func:`evaluate_run`'s result, for the terminal."""
     lines = [f"test accuracy {result['test_accuracy']:.4f}, test loss {result['test_loss']:.4f} "
-             f"on {result['test_images']:,} images", "", f"{'class':<14} accuracy"]
+             f"on {result['test_images']:,} images", "", f"{'class':<14} accuracy precision   recall"]
+    precision, recall = result.get("per_class_precision", {}), result.get("per_class_recall", {})
     for name, acc in result["per_class_accuracy"].items():
-        lines.append(f"{name:<14} {'-' if acc is None else f'{acc:.3f}'}")
+        cells = [acc, precision.get(name), recall.get(name)]
+        lines.append(f"{name:<14} " + " ".join(f"{'-' if v is None else f'{v:.3f}':>9}" for v in cells))
+    if result.get("most_confused"):
+        lines += ["", "most confused (true -> predicted):"]
+        for pair in result["most_confused"]:
+            lines.append(f"  {pair['true']:<12} -> {pair['predicted']:<12} {pair['count']:>5} "
+                         f"({pair['share_of_true']:.1%} of {pair['true']})")
     return "\n".join(lines)

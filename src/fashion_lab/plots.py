@@ -67,6 +67,29 @@ def plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: str | os.Pa
     _save(fig, path)
 
 
+def plot_misclassified(images: np.ndarray, true: Sequence[int], predicted: Sequence[int], classes: Sequence[str],
+                       path: str | os.PathLike[str], *, confidence: Sequence[float] | None = None,
+                       columns: int = 6, title: str = "") -> None:
+    """A grid of misclassified images, each labelled "true -> predicted" (and the predicted probability)."""
+    plt = _pyplot()
+    n = len(images)
+    rows = max(1, -(-n // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 2.15), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        ax.imshow(images[k], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        label = f"{classes[int(true[k])]}\n-> {classes[int(predicted[k])]}"
+        if confidence is not None:
+            label += f" {confidence[k]:.0%}"
+        ax.set_title(label, fontsize=8)
+    if n == 0:
+        axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
+    fig.suptitle(title or "misclassified: true -> predicted")
+    _save(fig, path)
+
+
 def save_image(image: np.ndarray, path: str | os.PathLike[str], scale: int = 8) -> None:
     """Save a 28x28 uint8 image as a PNG, enlarged ``scale`` times with sharp pixels."""
     from PIL import Image

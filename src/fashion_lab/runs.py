@@ -134,14 +134,19 @@ def new_run_dir(config: TrainConfig, *, overwrite: bool = False) -> Path:
 
 
 def _mkdir(folder: Path, *, exist_ok: bool) -> None:
+    """Create ``folder``; FileExistsError only when ``exist_ok`` is False and another run took the name."""
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"cannot create run directory {folder}: {e.strerror or e} ({folder.parent}). "
+                       f"Choose a writable place with --run-dir.") from None
+    try:
         folder.mkdir(exist_ok=exist_ok)
     except FileExistsError:
-        raise
+        if not exist_ok and folder.is_dir():
+            raise
+        raise RunError(f"cannot create run directory {folder}: a file with that name exists. Choose another --run-dir.") from None
     except OSError as e:
-        raise RunError(
-            f"cannot create run directory {folder}: {e.strerror or e}. Choose a writable place with --run-dir."
-        ) from None
+        raise RunError(f"cannot create run directory {folder}: {e.strerror or e}. Choose a writable place with --run-dir.") from None
     if not os.access(folder, os.W_OK):
         raise RunError(f"run directory {folder} is not writable; choose a writable place with --run-dir.")

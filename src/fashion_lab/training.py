@@ -162,6 +162,10 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
     keras.utils.set_random_seed(config.seed)
     model = previous.load_model()  # weights and optimizer state of the last finished epoch
     _truncate_history(run_dir / runs.HISTORY, checkpoint["epoch"])
+    # Keras draws one shuffling permutation while it first builds a model's metrics. Let it do that now
+    # (a fit of zero epochs), so the restored generator state shuffles the next epoch exactly as an
+    # uninterrupted run did.
+    model.fit(data.x[:1], data.y[:1], epochs=checkpoint["epoch"], initial_epoch=checkpoint["epoch"], verbose=0)
     np.random.set_state(_rng_from_json(checkpoint["numpy_rng"]))
     say(f"resuming {run_dir} after epoch {checkpoint['epoch']} of {config.epochs}")
     return _fit_and_record(run_dir, config, dataset, data, model, callbacks, say, verbose,
