@@ -123,7 +123,7 @@ def slow_data(tmp_path_factory):
 
 def _train_process(slow_data, run_dir, *extra):
     return subprocess.Popen([EXE, "train", "--data-dir", str(slow_data), "--no-verify", "--batch-size", "16",
-                             "--epochs", "12", "--run-dir", str(run_dir), *extra],
+                             "--epochs", "8", "--run-dir", str(run_dir), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -148,15 +148,15 @@ def test_real_signal_then_resume(tmp_path, slow_data, sig):
     assert "--resume" in err and "Traceback" not in err
     metrics = json.loads((run_dir / "metrics.json").read_text())
     done = metrics["epochs_run"]
-    assert metrics["interrupted"] is True and 2 <= done < 12
+    assert metrics["interrupted"] is True and 2 <= done < 8
     assert len(_rows(run_dir)) == done
 
     if sig == signal.SIGTERM:
         return  # the resume path is the same; run it once
     finished = subprocess.run([EXE, "train", "--resume", str(run_dir)], capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
-    assert f"resuming {run_dir} after epoch {done} of 12" in finished.stdout
-    assert [int(r["epoch"]) for r in _rows(run_dir)] == list(range(1, 13))
+    assert f"resuming {run_dir} after epoch {done} of 8" in finished.stdout
+    assert [int(r["epoch"]) for r in _rows(run_dir)] == list(range(1, 9))
     whole = tmp_path / "whole"
     proc = _train_process(slow_data, whole)
     proc.communicate(timeout=300)
