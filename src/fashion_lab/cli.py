@@ -8,6 +8,7 @@ Examples::
     fashion-lab train --stop-at-accuracy 0.6          # the seed's callback
     fashion-lab train --hidden 512 256 --epochs 10    # a deeper network
     fashion-lab evaluate runs/<run>                   # per-class accuracy and confusion matrix
+    fashion-lab predict runs/<run> shoe.jpg           # classify your own picture
 
 Exit codes: 0 success, 2 a user error (explained in one paragraph on stderr), 130 interrupted.
 """
@@ -127,8 +128,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run from its last finished epoch, with its saved config")
 
     p = sub.add_parser("evaluate", help="per-class accuracy and confusion matrix of a run",
-                       description="Evaluate a run's model on the test set; writes evaluation.json and confusion.png.")
+                       description="Evaluate a run's model on the test set: per-class accuracy, precision and "
+                                   "recall, the most confused pairs; writes evaluation.json, confusion.png and "
+                                   "misclassified.png (the most confident mistakes, true -> predicted).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
+
+    p = sub.add_parser("predict", help="predict the class of your own images, or of dataset images",
+                       description="Predict with a run's model. Each image (PNG, JPEG, BMP, GIF, WebP, TIFF; any size "
+                                   "or colour) is made to look like the dataset: greyscale, inverted when the "
+                                   "background is light, cropped, fitted and centred in 28x28. Exit code 2 when "
+                                   "any image could not be read; the others are still predicted.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files to classify")
+    p.add_argument("--index", type=_non_negative_int, nargs="+", metavar="N",
+                   help="also predict dataset images N... of --split, with their true labels")
+    p.add_argument("--split", choices=("train", "test"), default="test", help="split for --index (default: test)")
+    p.add_argument("--top", type=_positive_int, default=3, help="how many classes to show per image (default: 3)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
+    p.add_argument("--show-input", metavar="DIR", help="write the 28x28 image the model saw, per input, into DIR")
+    p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                   help="invert the picture's brightness: auto (default) when its background is light")
+
+    _add_experiment_parsers(sub)
     return parser
 
 
@@ -208,11 +229,65 @@ def cmd_evaluate(args) -> int:
 
     result = evaluate_run(args.run_dir)
     print(format_evaluation(result))
-    print(f"\nwrote {args.run_dir}/evaluation.json and confusion.png")
+    print(f"\nwrote {args.run_dir}/evaluation.json, confusion.png and misclassified.png")
     return 0
 
 
-COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate}
+def cmd_predict(args) -> int:
+    from .errors import ConfigError
+
+    if not args.images and not args.index:
+        raise ConfigError("give image files to classify, or --index N for dataset images; "
+                          "for example: fashion-lab predict runs/<run> shoe.jpg")
+    from .predict import format_predictions, predict_run, save_inputs
+
+    invert = {"auto": None, "yes": True, "no": False}[args.invert]
+    results = predict_run(args.run_dir, args.images, indices=args.index or (), split=args.split, top=args.top,
+                          invert=invert)
+    if args.json:
+        import json
+
+        print(json.dumps({"run": args.run_dir, "predictions": [p.to_dict() for p in results]}, indent=2))
+    elif any(p.ok for p in results):
+        print(format_predictions(results))
+    if args.show_input:
+        written = save_inputs(results, args.show_input)
+        if written:
+            print(f"wrote the model's input for {len(written)} image(s) to {args.show_input}", file=sys.stderr)
+    failed = [p for p in results if p.error]
+    for p in failed:
+        print(f"fashion-lab predict: error: {p.error}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def cmd_experiment(args) -> int:
+    from .experiments import ExperimentOptions
+
+    options = ExperimentOptions(
+        dataset=args.dataset, data_dir=args.data_dir, verify=args.verify,
+        hidden=None if args.hidden is None else tuple(args.hidden), epochs=args.epochs, repeats=args.repeats,
+        predict=tuple(args.predict), restore_best=args.restore_best, target=args.target,
+        validation_split=args.validation_split, seed=args.seed, batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+    ).resolved(args.name)  # every option checked before Keras is imported
+    from .experiments import run_experiment
+
+    result = run_experiment(args.name, options, out=args.out, overwrite=args.overwrite, verbose=not args.quiet)
+    if args.quiet:
+        for finding in result.findings:
+            print(f"finding: {finding}")
+        print(f"report: {result.dir / 'report.html'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    print(f"wrote {write_report(args.dir)}")
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

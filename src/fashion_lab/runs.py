@@ -1,7 +1,7 @@
 """A run on disk: its directory, files, and how to read one back.
 
 A run directory holds ``config.json``, ``history.csv``, ``metrics.json``, ``model.keras`` and
-``curves.png`` (and ``evaluation.json``/``confusion.png`` after ``fashion-lab evaluate``).
+``curves.png`` (and ``evaluation.json``/``confusion.png``/``misclassified.png`` after ``fashion-lab evaluate``).
 
 Example:
     >>> run = load_run("runs/20261127-101500-fashion_mnist-h128")  # doctest: +SKIP
@@ -29,9 +29,10 @@ MODEL = "model.keras"
 CURVES = "curves.png"
 EVALUATION = "evaluation.json"
 CONFUSION = "confusion.png"
+MISCLASSIFIED = "misclassified.png"
 CHECKPOINT = "checkpoint.json"  # last finished epoch, its time and the shuffling RNG state, for --resume
 # Files a run writes; --overwrite clears them so nothing stale survives.
-ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, EVALUATION, CONFUSION, CHECKPOINT)
+ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, EVALUATION, CONFUSION, MISCLASSIFIED, CHECKPOINT)
 
 
 @dataclass
@@ -57,16 +58,13 @@ class Run:
         }
 
     def load_model(self):
-        """Load ``model.keras`` with Keras's safe mode (no arbitrary code from the file)."""
-        from ._backend import keras
+        """Load ``model.keras`` safely: Lambda layers and custom objects are refused, then Keras's safe mode."""
+        from .safe_load import load_model
 
         path = self.dir / MODEL
         if not path.is_file():
             raise RunError(f"run {self.dir} has no {MODEL}; the run did not finish. Train again with fashion-lab train.")
-        try:
-            self.model = keras().saving.load_model(path, safe_mode=True)
-        except Exception as e:  # Keras raises many types for a bad file
-            raise RunError(f"cannot load {path} as a Keras model ({type(e).__name__}: {e}).") from None
+        self.model = load_model(path)
         return self.model
 
 
