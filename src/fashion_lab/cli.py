@@ -148,8 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-input", metavar="DIR", help="write the 28x28 image the model saw, per input, into DIR")
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert the picture's brightness: auto (default) when its background is light")
-
-    _add_experiment_parsers(sub)
     return parser
 
 
@@ -259,32 +257,6 @@ def cmd_predict(args) -> int:
         print(f"fashion-lab predict: error: {p.error}", file=sys.stderr)
     return 2 if failed else 0
 
-
-def cmd_experiment(args) -> int:
-    from .experiments import ExperimentOptions
-
-    options = ExperimentOptions(
-        dataset=args.dataset, data_dir=args.data_dir, verify=args.verify,
-        hidden=None if args.hidden is None else tuple(args.hidden), epochs=args.epochs, repeats=args.repeats,
-        predict=tuple(args.predict), restore_best=args.restore_best, target=args.target,
-        validation_split=args.validation_split, seed=args.seed, batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-    ).resolved(args.name)  # every option checked before Keras is imported
-    from .experiments import run_experiment
-
-    result = run_experiment(args.name, options, out=args.out, overwrite=args.overwrite, verbose=not args.quiet)
-    if args.quiet:
-        for finding in result.findings:
-            print(f"finding: {finding}")
-        print(f"report: {result.dir / 'report.html'}")
-    return 0
-
-
-def cmd_report(args) -> int:
-    from .report import write_report
-
-    print(f"wrote {write_report(args.dir)}")
-    return 0
 
 
 COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
