@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after the epoch whose training accuracy reaches T, in (0, 1]")
     g.add_argument("--stop-at-loss", type=_positive_float, metavar="T",
                    help="stop after the epoch whose training loss falls to T or below")
+    g.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without a lower validation loss and keep the best epoch's "
+                        "weights (needs --validation-split)")
     g = p.add_argument_group("output")
     g.add_argument("--run-dir", metavar="DIR", help="where to write the run (default: runs/<time>-<name>)")
     g.add_argument("--name", help="a name for the run directory (default: <dataset>-h<sizes>)")
@@ -148,7 +151,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-input", metavar="DIR", help="write the 28x28 image the model saw, per input, into DIR")
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert the picture's brightness: auto (default) when its background is light")
+
+    _add_experiment_parsers(sub)
     return parser
+
+
+EXPERIMENT_NAMES = ("layer-size", "epochs", "normalization", "no-flatten", "callback")  # = experiments.EXPERIMENTS
+
+
+def _add_experiment_parsers(sub) -> None:
+    p = sub.add_parser(
+        "experiment", help="run one of the seed's experiments and write a report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run an experiment and write experiments/<time>-<name>/ (results.json, results.csv, PNG plots, "
+                    "report.html). Models are compared on a validation split of the training images; the test set "
+                    "is only reported.",
+        epilog="experiments:\n"
+               "  layer-size     params, seconds per epoch (first epoch apart) and accuracy per hidden size;\n"
+               "                 a least-squares cost model and accuracy trend (--hidden, --epochs, --repeats, --predict)\n"
+               "  epochs         train vs validation loss per epoch, best epoch, overfitting (--epochs 30, --restore-best)\n"
+               "  normalization  the same model with and without /255, ratio of final losses (--epochs)\n"
+               "  no-flatten     layer shapes without Flatten, the real error of one training step, why\n"
+               "  callback       epochs and seconds until the seed's callback stops at --target (default 0.85)")
+    p.add_argument("name", choices=EXPERIMENT_NAMES, metavar="NAME", help=", ".join(EXPERIMENT_NAMES))
+    _add_data_args(p)
+    g = p.add_argument_group("what to run (defaults depend on the experiment)")
+    g.add_argument("--hidden", type=_positive_int, nargs="+", metavar="N",
+                   help="layer-size: the sizes to compare (default: 16 32 64 128 256 512 1024); "
+                        "others: the hidden layers (default: 128)")
+    g.add_argument("--epochs", type=_positive_int,
+                   help="epochs per model (layer-size, normalization: 5; epochs: 30; callback: at most 20)")
+    g.add_argument("--repeats", type=_positive_int, help="layer-size: train each size N times (seeds seed..seed+N-1)")
+    g.add_argument("--predict", type=_positive_int, nargs="+", metavar="N", default=[],
+                   help="layer-size: predict time per epoch and accuracy for these sizes")
+    g.add_argument("--restore-best", action="store_true",
+                   help="epochs: end with the weights of the epoch with the lowest validation loss")
+    g.add_argument("--target", type=_target, metavar="T", help="callback: training accuracy to reach (default: 0.85)")
+    g.add_argument("--validation-split", type=_split, default=0.1, metavar="F",
+                   help="fraction of training images held out to compare on, seeded (default: 0.1)")
+    g.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
+    g.add_argument("--batch-size", type=_positive_int, default=32, help="images per step (default: 32)")
+    g.add_argument("--learning-rate", type=_positive_float, default=0.001, help="Adam learning rate (default: 0.001)")
+    g = p.add_argument_group("output")
+    g.add_argument("--out", metavar="DIR", help="where to write (default: experiments/<time>-<name>)")
+    g.add_argument("--overwrite", action="store_true", help="allow --out to be a folder that already has files")
+    g.add_argument("--quiet", action="store_true", help="print only the findings and where the report is")
+
+    p = sub.add_parser("report", help="rebuild report.html of an experiment folder or a run directory",
+                       description="Rebuild report.html (and, for an experiment, its CSV tables and plots) from the "
+                                   "results saved in DIR: results.json of an experiment, or a run's config.json, "
+                                   "metrics.json and history.csv.")
+    p.add_argument("dir", metavar="DIR", help="a folder made by fashion-lab experiment or fashion-lab train")
 
 
 def cmd_data(args) -> int:
@@ -258,8 +311,35 @@ def cmd_predict(args) -> int:
     return 2 if failed else 0
 
 
+def cmd_experiment(args) -> int:
+    from .experiments import ExperimentOptions
 
-COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
+    options = ExperimentOptions(
+        dataset=args.dataset, data_dir=args.data_dir, verify=args.verify,
+        hidden=None if args.hidden is None else tuple(args.hidden), epochs=args.epochs, repeats=args.repeats,
+        predict=tuple(args.predict), restore_best=args.restore_best, target=args.target,
+        validation_split=args.validation_split, seed=args.seed, batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+    ).resolved(args.name)  # every option checked before Keras is imported
+    from .experiments import run_experiment
+
+    result = run_experiment(args.name, options, out=args.out, overwrite=args.overwrite, verbose=not args.quiet)
+    if args.quiet:
+        for finding in result.findings:
+            print(f"finding: {finding}")
+        print(f"report: {result.dir / 'report.html'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    print(f"wrote {write_report(args.dir)}")
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "experiment": cmd_experiment, "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -59,6 +59,8 @@ class TrainConfig:
     # stopping
     stop_at_accuracy: float | None = None  # the seed's callback: stop when training accuracy reaches this
     stop_at_loss: float | None = None  # stop when the training loss falls to this
+    early_stopping: int | None = None  # stop after this many epochs without a lower validation loss; keeps the best weights
+    restore_best: bool = False  # end with the weights of the epoch with the lowest validation loss (needs a validation split)
     # reproducibility and output
     seed: int = 0  # same seed + same config = same history
     run_dir: str | None = None  # None: runs/<time>-<name>
@@ -95,6 +97,12 @@ class TrainConfig:
             raise ConfigError(f"stop-at-loss target must be a number > 0, got {self.stop_at_loss!r}; for example 0.3.")
         if self.validation_split:
             _fraction("validation split", self.validation_split, low_open=True, high_open=True, example="for 10% pass 0.1")
+        if self.early_stopping is not None:
+            _positive_int("early-stopping patience", self.early_stopping)
+        if (self.early_stopping is not None or self.restore_best) and not self.validation_split:
+            flag = "--early-stopping" if self.early_stopping is not None else "--restore-best"
+            raise ConfigError(f"{flag} watches the validation loss, so it needs a validation split; "
+                              f"add --validation-split 0.1 (10% of the training images, seeded).")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}.")
         if self.steps_per_execution is not None:

@@ -26,8 +26,12 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
-def plot_curves(history: dict[str, Sequence[float]], path: str | os.PathLike[str], title: str = "") -> None:
-    """Loss and accuracy per epoch (training, and validation when present), side by side."""
+def plot_curves(history: dict[str, Sequence[float]], path: str | os.PathLike[str], title: str = "",
+                mark_epoch: int | None = None) -> None:
+    """Loss and accuracy per epoch (training, and validation when present), side by side.
+
+    ``mark_epoch`` (from 1) draws a vertical line at that epoch, e.g. the one with the lowest validation loss.
+    """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -35,6 +39,8 @@ def plot_curves(history: dict[str, Sequence[float]], path: str | os.PathLike[str
             values = history.get(key)
             if values:
                 ax.plot(range(1, len(values) + 1), values, style, label=label)
+        if mark_epoch is not None:
+            ax.axvline(mark_epoch, color="gray", linestyle=":", label=f"best epoch ({mark_epoch})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_title(metric)
@@ -99,3 +105,132 @@ def save_image(image: np.ndarray, path: str | os.PathLike[str], scale: int = 8) 
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     with _atomic.atomic_path(path) as tmp:
         img.save(tmp, format="PNG")
+
+
+def _log2_size_axis(ax, sizes: Sequence[int]) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(set(sizes)), [str(s) for s in sorted(set(sizes))])
+    ax.minorticks_off()
+    ax.set_xlabel("hidden units (log scale)")
+    ax.grid(alpha=0.3)
+
+
+def plot_layer_size_accuracy(rows: Sequence[dict], path: str | os.PathLike[str], *, predictions: Sequence[dict] = (),
+                             trend: dict | None = None, title: str = "accuracy against layer size") -> None:
+    """Train, validation and test accuracy per hidden size (mean, with std error bars when repeated).
+
+    ``rows`` need ``hidden``, ``train_accuracy``, ``validation_accuracy``, ``test_accuracy`` (and optional ``*_std``);
+    ``trend`` (``intercept``, ``per_doubling``) is drawn as a dotted line; ``predictions`` as open markers.
+    """
+    plt = _pyplot()
+    rows = sorted(rows, key=lambda r: r["hidden"])
+    sizes = [r["hidden"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for key, label, style in (("train_accuracy", "train", "o-"), ("validation_accuracy", "validation", "s-"),
+                              ("test_accuracy", "test (reported only)", "^--")):
+        errors = [r.get(f"{key}_std") or 0.0 for r in rows]
+        ax.errorbar(sizes, [r[key] for r in rows], yerr=errors if any(errors) else None, fmt=style, capsize=3, label=label)
+    shown = sizes + [p["hidden"] for p in predictions]
+    if trend:
+        xs = np.geomspace(min(shown), max(shown), 50)
+        ax.plot(xs, np.clip(trend["intercept"] + trend["per_doubling"] * np.log2(xs), 0, 1), ":", color="gray",
+                label="validation trend")
+    for p in predictions:
+        ax.plot(p["hidden"], p["predicted_validation_accuracy"], "D", mfc="none", color="C3", markersize=9,
+                label=f"predicted ({p['hidden']})")
+    _log2_size_axis(ax, shown)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_layer_size_time(rows: Sequence[dict], path: str | os.PathLike[str], *, cost_model: dict | None = None,
+                         predictions: Sequence[dict] = (), title: str = "time per epoch against layer size") -> None:
+    """Seconds per later epoch and for the first epoch per hidden size, with the fitted cost model.
+
+    ``rows`` need ``hidden``, ``params``, ``seconds_per_epoch`` and ``first_epoch_seconds``; ``cost_model``
+    (``fixed``, ``per_param``) is drawn through the sizes' parameter counts.
+    """
+    plt = _pyplot()
+    rows = sorted(rows, key=lambda r: r["hidden"])
+    sizes = [r["hidden"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for key, label, style in (("seconds_per_epoch", "later epochs (mean)", "o-"),
+                              ("first_epoch_seconds", "first epoch (with compilation)", "s--")):
+        errors = [r.get(f"{key}_std") or 0.0 for r in rows]
+        ax.errorbar(sizes, [r[key] for r in rows], yerr=errors if any(errors) else None, fmt=style, capsize=3, label=label)
+    shown = sorted(set(sizes + [p["hidden"] for p in predictions]))
+    if cost_model:
+        params = {r["hidden"]: r["params"] for r in rows} | {p["hidden"]: p["params"] for p in predictions}
+        ax.plot(shown, [cost_model["fixed"] + cost_model["per_param"] * params[s] for s in shown], ":", color="gray",
+                label=f"cost model: {cost_model['fixed']:.3f} s + {cost_model['per_million_params']:.3f} s per M params")
+    for p in predictions:
+        ax.plot(p["hidden"], p["predicted_seconds_per_epoch"], "D", mfc="none", color="C3", markersize=9,
+                label=f"predicted ({p['hidden']})")
+    _log2_size_axis(ax, shown)
+    ax.set_ylabel("seconds per epoch")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_compare_curves(histories: dict[str, dict[str, Sequence[float]]], path: str | os.PathLike[str],
+                        title: str = "") -> None:
+    """Loss and accuracy per epoch of several runs side by side: solid training, dashed validation."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for i, (name, history) in enumerate(histories.items()):
+            for key, suffix, style in ((metric, "train", "o-"), (f"val_{metric}", "validation", "s--")):
+                values = history.get(key)
+                if values:
+                    ax.plot(range(1, len(values) + 1), values, style, color=f"C{i}", label=f"{name}, {suffix}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_row_predictions(image: np.ndarray, output: np.ndarray, classes: Sequence[str], path: str | os.PathLike[str],
+                         title: str = "") -> None:
+    """An image beside a model's per-row output (rows x classes), as a model without Flatten produces it."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4.6), gridspec_kw={"width_ratios": [1, 1.1]})
+    left.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    left.set_title(title or "input image")
+    left.set_ylabel("pixel row")
+    im = right.imshow(output, aspect="auto", cmap="viridis", interpolation="nearest")
+    right.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=7)
+    right.set_ylabel("pixel row (one prediction each)")
+    right.set_title(f"output without Flatten: shape {tuple(output.shape)}")
+    fig.colorbar(im, ax=right, fraction=0.046, label="probability")
+    _save(fig, path)
+
+
+def plot_target(rows: Sequence[dict], target: float, path: str | os.PathLike[str], title: str = "") -> None:
+    """Training accuracy against epochs and against elapsed seconds, with the target line.
+
+    ``rows`` need ``epoch``, ``accuracy`` and ``elapsed_seconds``; ``val_accuracy`` is drawn when present.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, xkey, xlabel in zip(axes, ("epoch", "elapsed_seconds"), ("epoch", "seconds of training")):
+        xs = [r[xkey] for r in rows]
+        ax.plot(xs, [r["accuracy"] for r in rows], "o-", label="train accuracy (monitored)")
+        if all(r.get("val_accuracy") is not None for r in rows):
+            ax.plot(xs, [r["val_accuracy"] for r in rows], "s--", label="validation accuracy")
+        ax.axhline(target, color="C3", linestyle=":", label=f"target {target:g}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title or f"time to reach {target:g} accuracy")
+    _save(fig, path)

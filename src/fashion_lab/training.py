@@ -63,7 +63,7 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     return (x[fit], y[fit]), (x[val], y[val])
 
 
-def _stop_callbacks(config: TrainConfig) -> list:
+def _stop_callbacks(config: TrainConfig, verbose: bool = False) -> list:
     from .callbacks import StopAtAccuracy, StopAtLoss
 
     stops = []
@@ -71,6 +71,12 @@ def _stop_callbacks(config: TrainConfig) -> list:
         stops.append(StopAtAccuracy(config.stop_at_accuracy))
     if config.stop_at_loss is not None:
         stops.append(StopAtLoss(config.stop_at_loss))
+    if config.early_stopping is not None or config.restore_best:
+        from ._backend import keras
+
+        # Without --early-stopping the patience outlasts the run: it only restores the best weights at the end.
+        stops.append(keras().callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping or config.epochs,
+                                                     restore_best_weights=True, verbose=verbose))
     return stops
 
 
@@ -251,7 +257,7 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
     callbacks = [checkpoint, MetricsLog(run_dir / runs.HISTORY, samples_per_epoch=len(data.x), append=initial_epoch > 0)]
     if verbose:
         callbacks.append(EpochPrinter(samples_per_epoch=len(data.x)))
-    callbacks += _stop_callbacks(config) + list(user_callbacks)
+    callbacks += _stop_callbacks(config, verbose) + list(user_callbacks)
 
     start = time.perf_counter()
     try:
@@ -301,11 +307,21 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
 
     _atomic.write_json(run_dir / runs.METRICS, metrics)
     from .plots import plot_curves
+    if "val_loss" in hist:
+        metrics["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1  # the epoch with the lowest validation loss
+    if config.early_stopping is not None or config.restore_best:  # EarlyStopping restored the best epoch's weights
+        best = metrics["best_epoch"] - 1
+        metrics.update(restored_best=True, validation_accuracy=hist["val_accuracy"][best], validation_loss=hist["val_loss"][best])
+        with _atomic.atomic_path(run_dir / runs.MODEL) as tmp:  # the per-epoch checkpoint holds the last epoch's
+            model.save(tmp)
 
     plot_curves(hist, run_dir / runs.CURVES, title=f"{dataset.name}, hidden {list(config.hidden)}")
 
     say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
         f"({epochs_run} epoch{'s' if epochs_run != 1 else ''}{', stopped early' if metrics['stopped_early'] else ''}, "
+    from .report import write_run_report
+
+    write_run_report(run_dir)
         f"fit {fit_seconds:.1f}s, {metrics['samples_per_second']:,.0f} samples/s)")
     say(f"results: {run_dir}")
     return runs.Run(dir=run_dir, config=config, history=hist, metrics=metrics, model=model)

@@ -1,0 +1,238 @@
+"""Experiments on tiny synthetic data: result tables, the cost model, findings, and the files each writes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from fashion_lab.errors import ConfigError, RunError
+from fashion_lab.experiments import (
+    EXPERIMENTS,
+    ExperimentOptions,
+    dense_params,
+    epochs_findings,
+    fit_accuracy_trend,
+    fit_cost_model,
+    first_overfit_epoch,
+    layer_size_analysis,
+    layer_size_findings,
+    predict_seconds,
+    run_experiment,
+    summarize_by,
+)
+
+
+# ---- pure pieces: parameter counts, least squares, summaries -------------------------------------
+
+
+@pytest.mark.parametrize("hidden, expected", [((16,), 12730), ((128,), 101770), ((1024,), 814090), ((512, 256), 535818)],
+                         ids=["16", "128", "1024", "512-256"])
+def test_dense_params_matches_keras_formula(hidden, expected):
+    assert dense_params(hidden) == expected
+
+
+def test_cost_model_recovers_a_known_line():
+    params = [dense_params([h]) for h in (16, 64, 256, 1024)]
+    seconds = [0.15 + 1.3e-6 * p for p in params]
+    model = fit_cost_model(params, seconds)
+    assert model["fixed"] == pytest.approx(0.15)
+    assert model["per_million_params"] == pytest.approx(1.3)
+    assert model["r2"] == pytest.approx(1.0)
+    assert predict_seconds(model, 2_000_000) == pytest.approx(0.15 + 2.6)
+
+
+def test_cost_model_is_least_squares_with_noise():
+    params = [0.0, 1.0, 2.0, 3.0]
+    seconds = [1.1, 1.9, 3.2, 3.8]  # numpy.polyfit gives slope 0.94, intercept 1.09
+    model = fit_cost_model(params, seconds)
+    assert model["per_param"] == pytest.approx(0.94)
+    assert model["fixed"] == pytest.approx(1.09)
+    assert 0.9 < model["r2"] < 1.0
+
+
+def test_cost_model_needs_two_sizes():
+    with pytest.raises(ConfigError, match="two different"):
+        fit_cost_model([100, 100], [0.1, 0.2])
+
+
+def test_accuracy_trend_is_per_doubling():
+    trend = fit_accuracy_trend([16, 32, 64, 128], [0.80, 0.81, 0.82, 0.83])
+    assert trend["per_doubling"] == pytest.approx(0.01)
+
+
+def _synthetic_summary(sizes=(16, 64, 256, 1024)):
+    rows = []
+    for h in sizes:
+        p = dense_params([h])
+        rows.append({"hidden": h, "params": p, "seconds_per_epoch": 0.2 + 1e-6 * p, "first_epoch_seconds": 3.0,
+                     "validation_accuracy": 0.80 + 0.01 * math.log2(h / 16), "test_accuracy": 0.79,
+                     "train_accuracy": 0.85})
+    return rows
+
+
+def test_prediction_of_a_measured_size_leaves_it_out_of_the_fit():
+    rows = _synthetic_summary()
+    rows[2]["seconds_per_epoch"] = 9.0  # a wild measurement at 256 must not feed its own prediction
+    analysis = layer_size_analysis(rows, predict=[256, 2048])
+    p256, p2048 = analysis["predictions"]
+    assert p256["fitted_on"] == [16, 64, 1024]
+    assert p256["predicted_seconds_per_epoch"] == pytest.approx(0.2 + 1e-6 * dense_params([256]))
+    assert p256["measured_seconds_per_epoch"] == 9.0
+    assert p2048["measured_seconds_per_epoch"] is None
+    assert p2048["predicted_validation_accuracy"] == pytest.approx(0.87)
+    findings = layer_size_findings(rows, analysis)
+    assert any("Predicted for 2048 units" in f and "extrapolation" in f for f in findings)
+    assert any("measured 9.00 s" in f for f in findings)
+
+
+def test_summarize_by_gives_mean_and_std():
+    rows = [{"hidden": 16, "acc": 0.8}, {"hidden": 16, "acc": 0.9}, {"hidden": 32, "acc": 0.85}]
+    a, b = summarize_by(rows, "hidden", ["acc"])
+    assert (a["hidden"], a["repeats"], b["repeats"]) == (16, 2, 1)
+    assert a["acc"] == pytest.approx(0.85) and a["acc_std"] == pytest.approx(0.0707107, rel=1e-5)
+    assert b["acc_std"] == 0.0
+
+
+@pytest.mark.parametrize("val_loss, expected", [
+    ([0.5, 0.4, 0.3], (3, None)),
+    ([0.5, 0.4, 0.405, 0.45, 0.5], (2, 4)),
+    ([0.5, 0.4, 0.405, 0.404], (2, None)),  # within the 2% tolerance: not (yet) overfitting
+], ids=["falling", "rising", "flat"])
+def test_first_overfit_epoch(val_loss, expected):
+    assert first_overfit_epoch(val_loss) == expected
+
+
+def test_epochs_findings_say_whether_it_overfits():
+    falling = {"loss": [0.5, 0.4], "val_loss": [0.5, 0.45], "accuracy": [0.8, 0.85], "val_accuracy": [0.8, 0.82]}
+    assert "no overfitting" in epochs_findings(falling)[2]
+
+
+# ---- options -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("epochs", {"predict": (2048,)}, "--predict does not apply to the epochs experiment; it is used by: layer-size"),
+    ("layer-size", {"restore_best": True}, "--restore-best does not apply"),
+    ("normalization", {"target": 0.9}, "--target does not apply"),
+    ("no-flatten", {"epochs": 3}, "--epochs does not apply"),
+    ("callback", {"repeats": 2}, "--repeats does not apply"),
+], ids=["predict", "restore-best", "target", "epochs", "repeats"])
+def test_options_an_experiment_does_not_use_are_refused(name, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        ExperimentOptions(**kwargs).resolved(name)
+
+
+def test_defaults_are_the_experiments_own():
+    assert ExperimentOptions().resolved("layer-size").hidden == (16, 32, 64, 128, 256, 512, 1024)
+    assert ExperimentOptions().resolved("epochs").epochs == 30
+    assert ExperimentOptions().resolved("callback").target == 0.85
+    assert ExperimentOptions().resolved("layer-size").validation_split == 0.1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"validation_split": 0.0}, "validation split"), ({"hidden": (0,)}, "hidden size"),
+    ({"target": 1.5}, "target accuracy"), ({"predict": (-1,)}, "--predict"), ({"dataset": "fmnist"}, "unknown dataset"),
+], ids=["split", "hidden", "target", "predict", "dataset"])
+def test_bad_options_raise_config_error(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        ExperimentOptions(**kwargs)
+
+
+def test_unknown_experiment_lists_the_valid_ones(tmp_path):
+    with pytest.raises(ConfigError, match="choose one of: layer-size, epochs, normalization, no-flatten, callback"):
+        run_experiment("layer_size", out=tmp_path / "x", verbose=False)
+
+
+# ---- whole experiments on synthetic data ---------------------------------------------------------
+
+
+def _read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_layer_size_writes_table_plots_and_report(tmp_path, synthetic_fashion):
+    out = tmp_path / "ls"
+    result = run_experiment("layer-size", ExperimentOptions(hidden=(8, 32), epochs=2, repeats=2, predict=(32, 64)),
+                            out=out, verbose=False)
+    assert result.dir == out
+    for name in ("results.json", "results.csv", "runs.csv", "predictions.csv", "accuracy_vs_size.png",
+                 "time_vs_size.png", "report.html"):
+        assert (out / name).is_file(), name
+    rows = _read_csv(out / "results.csv")
+    assert [int(r["hidden"]) for r in rows] == [8, 32]
+    assert [int(r["params"]) for r in rows] == [dense_params([8]), dense_params([32])]
+    for key in ("first_epoch_seconds", "seconds_per_epoch", "samples_per_second", "train_accuracy",
+                "validation_accuracy", "test_accuracy", "validation_accuracy_std"):
+        assert key in rows[0], key
+    assert len(_read_csv(out / "runs.csv")) == 4  # 2 sizes x 2 seeds
+    data = json.loads((out / "results.json").read_text())
+    assert data["analysis"]["cost_model"]["points"] == 2
+    assert [p["hidden"] for p in data["analysis"]["predictions"]] == [64]  # 32 left out leaves one size: no fit
+    assert data["dataset"]["validation"] == 60 and data["dataset"]["train"] == 540
+    assert (out / "runs" / "h8-seed0" / "metrics.json").is_file()
+    page = (out / "report.html").read_text()
+    assert "validation accuracy" in page and "test accuracy (reported only)" in page
+    assert page.count("data:image/png;base64,") == 2 and "<script" not in page and "http" not in page
+
+
+def test_epochs_with_restore_best(tmp_path, synthetic_fashion):
+    result = run_experiment("epochs", ExperimentOptions(epochs=4, restore_best=True), out=tmp_path / "ep", verbose=False)
+    rows = result.rows
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    best = result.data["analysis"]["best_epoch"]
+    assert best == 1 + min(range(4), key=lambda i: rows[i]["val_loss"])
+    assert result.data["analysis"]["restored_epoch"] == best
+    metrics = json.loads((tmp_path / "ep" / "runs" / "epochs4" / "metrics.json").read_text())
+    assert metrics["restored_best"] is True and metrics["best_epoch"] == best
+    assert any(f"epoch {best}" in f for f in result.findings)
+    assert (tmp_path / "ep" / "curves.png").is_file()
+
+
+def test_normalization_compares_both(tmp_path, synthetic_fashion):
+    result = run_experiment("normalization", ExperimentOptions(epochs=2), out=tmp_path / "n", verbose=False)
+    assert [r["normalize"] for r in result.rows] == [True, False]
+    ratio = result.data["analysis"]["train_loss_ratio"]
+    assert ratio == pytest.approx(result.rows[1]["train_loss"] / result.rows[0]["train_loss"])
+    assert len(_read_csv(tmp_path / "n" / "epochs.csv")) == 2
+    assert (tmp_path / "n" / "normalization.png").is_file()
+
+
+def test_no_flatten_reproduces_the_error(tmp_path, synthetic_fashion, capsys):
+    result = run_experiment("no-flatten", out=tmp_path / "nf", verbose=True)
+    analysis = result.data["analysis"]
+    assert analysis["output_shape"] == "(None, 28, 10)"
+    assert analysis["labels_shape"] == "(None,)"
+    assert analysis["error"] is not None and analysis["error"]["type"]
+    shapes = {(r["model"], r["layer"]): r["output_shape"] for r in result.rows}
+    assert shapes[("without Flatten", "hidden_1")] == "(None, 28, 128)"
+    assert shapes[("with Flatten", "flatten")] == "(None, 784)"
+    assert "error, as expected" in capsys.readouterr().out
+    assert "flat vector" in (tmp_path / "nf" / "report.html").read_text()
+
+
+def test_callback_records_the_stop(tmp_path, synthetic_fashion):
+    result = run_experiment("callback", ExperimentOptions(target=0.3, epochs=6), out=tmp_path / "cb", verbose=False)
+    analysis = result.data["analysis"]
+    assert analysis["reached"] and analysis["stopped_early"] and analysis["epochs_run"] == analysis["epochs_to_target"]
+    assert analysis["seconds_to_target"] == pytest.approx(sum(r["epoch_seconds"] for r in result.rows))
+    assert result.rows[-1]["reached"] and not any(r["reached"] for r in result.rows[:-1])
+
+
+def test_out_folder_with_files_is_refused(tmp_path, synthetic_fashion):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("mine")
+    with pytest.raises(RunError, match="--out"):
+        run_experiment("no-flatten", out=tmp_path / "busy", verbose=False)
+
+
+def test_default_folder_is_time_and_name(tmp_path, synthetic_fashion):
+    result = run_experiment("no-flatten", root=str(tmp_path / "experiments"), verbose=False)
+    assert result.dir.parent == tmp_path / "experiments" and result.dir.name.endswith("-no-flatten")
+
+
+def test_every_experiment_is_registered():
+    assert list(EXPERIMENTS) == ["layer-size", "epochs", "normalization", "no-flatten", "callback"]
