@@ -21,5 +21,14 @@ demo: $(STAMP) dataset
 test: $(STAMP) dataset
 	$(BIN)/python -m pytest
 
+# The benchmark (benchmarks/bench.py) also needs optax for its pure-JAX floor. BENCH_ARGS passes options,
+# e.g. make bench BENCH_ARGS="--quick" or BENCH_ARGS="--peer-python /path/to/venv-with-torch/bin/python".
+$(VENV)/.bench: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.bench dataset
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _atomic, runs
+from . import _atomic, _fastfit, runs
 from .config import TrainConfig
 from .datasets import Dataset, open_dataset
 from .errors import RunError, TrainingDiverged, TrainingInterrupted
@@ -262,8 +262,11 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
     start = time.perf_counter()
     try:
         with _sigterm_as_interrupt():
-            model.fit(data.x, data.y, epochs=config.epochs, initial_epoch=initial_epoch, batch_size=config.batch_size,
-                      validation_data=data.validation, callbacks=callbacks, verbose=0, shuffle=True)
+            # One compiled call per epoch with the data on the device (see _fastfit); falls back to
+            # model.fit on other backends or when a callback wants per-batch events.
+            _fastfit.fit(model, data.x, data.y, epochs=config.epochs, initial_epoch=initial_epoch,
+                         batch_size=config.batch_size, seed=config.seed, validation_data=data.validation,
+                         validation_batch_size=EVAL_BATCH, callbacks=callbacks)
     except KeyboardInterrupt:
         _record_interrupt(run_dir)
         raise TrainingInterrupted(_interrupt_message(run_dir)) from None

@@ -1,0 +1,149 @@
+"""A fused training loop for Keras models on the JAX backend: one compiled call per epoch.
+
+Keras's ``model.fit`` on JAX runs one jitted step per batch from Python, slicing each batch on the host
+and copying it to the device; for the seed's small network that overhead costs more than the arithmetic.
+Here the data goes to the device once, and each epoch is a single jitted ``lax.scan`` of the model's own
+``train_step`` over a fresh permutation, so the model, optimizer, loss and metrics are exactly the ones
+Keras compiled. Callbacks are called per epoch (``on_epoch_begin``/``on_epoch_end`` with the usual
+logs, ``val_`` metrics included), which is all that the library's callbacks and the seed's need; when a
+callback asks for per-batch events, :func:`fit` falls back to ``model.fit``.
+
+Example:
+    >>> from fashion_lab import build_model
+    >>> from fashion_lab._fastfit import fit
+    >>> history = fit(build_model(), x, y, epochs=5, batch_size=32, seed=0)  # doctest: +SKIP
+    >>> len(history.history["loss"])  # doctest: +SKIP
+    5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
+
+
+def supported(model, callbacks: Sequence[Any] = ()) -> bool:
+    """True when the fused loop can stand in for ``model.fit``: JAX backend, no per-batch callbacks."""
+    import keras
+
+    if keras.backend.backend() != "jax" or getattr(model, "run_eagerly", False):
+        return False
+    base = keras.callbacks.Callback
+    for cb in callbacks:
+        if any(getattr(type(cb), hook, None) is not getattr(base, hook) for hook in _BATCH_HOOKS):
+            return False
+    return True
+
+
+def _state(model) -> tuple[list, list, list, list]:
+    return (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in model.optimizer.variables],
+        [v.value for v in model.metrics_variables],
+    )
+
+
+def _assign(model, state) -> None:
+    trainable, non_trainable, optimizer, metrics = state
+    for groups, values in (
+        (model.trainable_variables, trainable),
+        (model.non_trainable_variables, non_trainable),
+        (model.optimizer.variables, optimizer),
+        (model.metrics_variables, metrics),
+    ):
+        for ref, value in zip(groups, values):
+            ref.assign(value)
+
+
+def _epoch_function(model, n: int, batch_size: int):
+    """Compile-once function: ``(state, x, y, key) -> state`` after one shuffled epoch."""
+    import jax
+
+    steps, rest = divmod(n, batch_size)
+
+    def run_epoch(state, x, y, key):
+        order = jax.random.permutation(key, n)
+
+        def step(state, idx):
+            _, state = model.train_step(state, (x[idx], y[idx]))
+            return state, None
+
+        if steps:
+            state, _ = jax.lax.scan(step, state, order[: steps * batch_size].reshape(steps, batch_size))
+        if rest:  # the last, smaller batch, as model.fit does it
+            state, _ = step(state, order[steps * batch_size:])
+        return state
+
+    # x and y are arguments, never closed over: a closed-over array would be baked into the program.
+    return jax.jit(run_epoch)
+
+
+def fit(
+    model,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    validation_batch_size: int = 1024,
+    callbacks: Sequence[Any] = (),
+    initial_epoch: int = 0,
+):
+    """Train ``model`` like ``model.fit(..., shuffle=True, verbose=0)``, one compiled call per epoch.
+
+    Args:
+        model: a compiled Keras model.
+        x, y: training inputs and integer labels (float32 inputs keep it fast).
+        epochs: index of the last epoch, as in ``model.fit``.
+        batch_size: samples per gradient step.
+        seed: seeds the per-epoch shuffling, so the same seed gives the same history.
+        validation_data: ``(x_val, y_val)`` evaluated after every epoch. Defaults to None.
+        validation_batch_size: batch size for that evaluation. Defaults to 1024.
+        callbacks: Keras callbacks, called per epoch. Defaults to none.
+        initial_epoch: epoch to start from (for resumed runs). Defaults to 0.
+
+    Returns:
+        The ``keras.callbacks.History`` of the run, as ``model.fit`` returns it.
+    """
+    import jax
+    import keras
+
+    if not supported(model, callbacks):
+        return model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
+                         validation_batch_size=validation_batch_size, callbacks=list(callbacks), verbose=0,
+                         shuffle=True, initial_epoch=initial_epoch)
+    n = len(x)
+    model._symbolic_build(data_batch=(x[:batch_size], y[:batch_size]))  # builds layers, metrics, optimizer
+    callback_list = keras.callbacks.CallbackList(
+        list(callbacks), add_history=True, add_progbar=False, verbose=0, epochs=epochs,
+        steps=-(-n // batch_size), model=model,
+    )
+    run_epoch = _epoch_function(model, n, batch_size)
+    x_dev, y_dev = jax.device_put(x), jax.device_put(y)  # once, not per batch
+    key = jax.random.key(seed)
+
+    model.stop_training = False
+    callback_list.on_train_begin()
+    logs: dict[str, float] = {}
+    for epoch in range(initial_epoch, epochs):
+        model.reset_metrics()
+        callback_list.on_epoch_begin(epoch)
+        state = run_epoch(_state(model), x_dev, y_dev, jax.random.fold_in(key, epoch))
+        _assign(model, state)  # the model's variables hold this epoch's weights before any callback runs
+        logs = {name: float(value) for name, value in model.get_metrics_result().items()}
+        if validation_data is not None:
+            val = model.evaluate(*validation_data, batch_size=validation_batch_size, verbose=0, return_dict=True)
+            logs.update({f"val_{name}": float(value) for name, value in val.items()})
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    model.optimizer.finalize_variable_values(model.trainable_weights)
+    callback_list.on_train_end(logs=logs)
+    return model.history

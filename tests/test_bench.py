@@ -1,0 +1,58 @@
+"""benchmarks/bench.py's helpers (no timings here: the benchmark is run by `make bench`, not by tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("fashion_lab_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flops_of_the_seed_recipe(bench):
+    params = bench.mlp_params([784, 128, 10])
+    assert params == 101_770
+    assert bench.train_flops(params, 60_000, 5) == pytest.approx(183.186e9)
+
+
+def test_compile_is_first_epoch_minus_a_steady_one(bench):
+    assert bench.split_compile([2.0, 0.5, 0.7, 0.5]) == (1.5, 0.5)
+    compile_s, steady = bench.split_compile([1.0])
+    assert compile_s != compile_s and steady != steady  # NaN: one epoch cannot be split
+
+
+@pytest.mark.parametrize("text, expected", [(None, None), ("c,a", ["A", "C"]), ("B, torch", ["B", "torch"])],
+                         ids=["all", "lower-case", "peer"])
+def test_only_picks_methods_in_table_order(bench, text, expected):
+    assert bench.parse_only(text) == (expected or list(bench.METHODS))
+
+
+def test_only_rejects_unknown_methods(bench):
+    with pytest.raises(ValueError, match="unknown methods \\['E'\\]; choose from: A, B, C"):
+        bench.parse_only("A,E")
+
+
+def test_targets_and_table(bench):
+    rows = {"A": {"fit_s": 2.0, "test_accuracy": 0.87}, "B": {"fit_s": 5.0, "test_accuracy": 0.865},
+            "C": {"fit_s": 1.9, "test_accuracy": 0.872}}
+    met = {t["target"]: t["met"] for t in bench.check_targets(rows, {"help_s": 0.6, "reload_s": 0.05})}
+    assert met == {"A within 1.10x of C (fit s)": True, "A test accuracy within 0.01 of B": True,
+                   "A at least 1.8x faster than B": True, "`fashion-lab --help` < 0.5 s": False,
+                   "second dataset load < 0.2 s": True}
+    assert bench.machine_slug("AMD EPYC 7B13 64-Core Processor", 2) == "amd-epyc-7b13-64-core-processor-2c"
+
+
+def test_help_runs_without_heavy_imports():
+    out = subprocess.run([sys.executable, str(BENCH), "--help"], capture_output=True, text=True, check=True).stdout
+    assert "--quick" in out and "--only" in out and "--peer-python" in out
