@@ -100,6 +100,9 @@ def test_bad_files_alone_are_refused_before_keras_is_imported(run_dir, tmp_path)
 
 
 def test_evaluate_reports_precision_recall_confusions_and_grid(run_dir, capsys):
+    from fashion_lab.report import write_run_report
+
+    write_run_report(run_dir)  # a run's report.html, as train writes it
     assert main(["evaluate", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "accuracy precision   recall" in out and "misclassified.png" in out
@@ -108,6 +111,9 @@ def test_evaluate_reports_precision_recall_confusions_and_grid(run_dir, capsys):
     assert result["per_class_recall"] == pytest.approx({k: v for k, v in result["per_class_accuracy"].items()}, abs=1e-4)
     assert len(result["misclassified_shown"]) == min(36, result["misclassified_count"])
     assert Image.open(run_dir / "misclassified.png").format == "PNG"
+    report = (run_dir / "report.html").read_text()  # evaluate refreshed it with the mistakes
+    assert "precision" in report and 'alt="Misclassified test images' in report
+    assert ("Most confused pairs" in report) == bool(result["most_confused"]), result["misclassified_count"]
 
 
 # --- safe loading: real crafted files -------------------------------------------------------------------------

@@ -65,11 +65,16 @@ def test_ten_thousand_images_predicted_in_well_under_a_second(real_run):
 
 
 def test_evaluate_writes_the_mistakes_for_a_real_run(real_run, capsys):
+    from fashion_lab.report import write_run_report
+
     run, _ = real_run
+    write_run_report(run.dir)
     assert main(["evaluate", str(run.dir)]) == 0
     out = capsys.readouterr().out
     assert "Shirt" in out and "most confused (true -> predicted):" in out
     result = json.loads((run.dir / "evaluation.json").read_text())
     assert result["misclassified_count"] > 0 and len(result["most_confused"]) == 5
     assert Image.open(run.dir / "misclassified.png").size[0] > 500
+    report = (run.dir / "report.html").read_text()
+    assert "Most confused pairs" in report and 'alt="Misclassified test images' in report
     assert load_run(run.dir).metrics["test_accuracy"] == pytest.approx(result["test_accuracy"], abs=1e-3)

@@ -86,6 +86,10 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
                            confidence=probs[shown, predicted[shown]],
                            title=f"{result['misclassified_count']:,} of {len(y_test):,} test images misclassified; "
                                  f"the {len(shown)} most confident: true -> predicted")
+        from .report import REPORT, write_run_report
+
+        if (run.dir / REPORT).is_file():  # the run's report.html shows the new table and grid too
+            write_run_report(run.dir)
     return result
 
 

@@ -277,8 +277,16 @@ def _per_class_table(evaluation: dict[str, Any]) -> str:
     cols = [{"key": "class", "label": "class", "format": "text"},
             {"key": "accuracy", "label": "accuracy", "format": "f3", "split": "test"}]
     cols += [{"key": k, "label": k.replace("per_class_", ""), "format": "f3", "split": "test"} for k in extra]
-    return html_table(cols, rows) + (f'<p class="note">Test accuracy {evaluation["test_accuracy"]:.4f} on '
+    html = html_table(cols, rows) + (f'<p class="note">Test accuracy {evaluation["test_accuracy"]:.4f} on '
                                      f'{evaluation.get("test_images", 0):,} images.</p>' if "test_accuracy" in evaluation else "")
+    if evaluation.get("most_confused"):  # written by fashion-lab evaluate (fashion_lab.mistakes)
+        html += "<h3>Most confused pairs</h3>" + html_table(
+            [{"key": "true", "label": "true class", "format": "text"},
+             {"key": "predicted", "label": "predicted as", "format": "text"},
+             {"key": "count", "label": "images", "format": "int", "split": "test"},
+             {"key": "share_of_true", "label": "share of the true class", "format": "f3", "split": "test"}],
+            evaluation["most_confused"])
+    return html
 
 
 # --------------------------------------------------------------------------------------------------
