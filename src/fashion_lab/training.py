@@ -307,9 +307,6 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
         metrics["validation_loss"] = hist["val_loss"][-1]
     if initial_epoch:
         metrics["resumed_from_epoch"] = initial_epoch
-
-    _atomic.write_json(run_dir / runs.METRICS, metrics)
-    from .plots import plot_curves
     if "val_loss" in hist:
         metrics["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1  # the epoch with the lowest validation loss
     if config.early_stopping is not None or config.restore_best:  # EarlyStopping restored the best epoch's weights
@@ -318,13 +315,16 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
         with _atomic.atomic_path(run_dir / runs.MODEL) as tmp:  # the per-epoch checkpoint holds the last epoch's
             model.save(tmp)
 
-    plot_curves(hist, run_dir / runs.CURVES, title=f"{dataset.name}, hidden {list(config.hidden)}")
+    _atomic.write_json(run_dir / runs.METRICS, metrics)
+    from .plots import plot_curves
 
-    say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
-        f"({epochs_run} epoch{'s' if epochs_run != 1 else ''}{', stopped early' if metrics['stopped_early'] else ''}, "
+    plot_curves(hist, run_dir / runs.CURVES, title=f"{dataset.name}, hidden {list(config.hidden)}")
     from .report import write_run_report
 
     write_run_report(run_dir)
+
+    say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
+        f"({epochs_run} epoch{'s' if epochs_run != 1 else ''}{', stopped early' if metrics['stopped_early'] else ''}, "
         f"fit {fit_seconds:.1f}s, {metrics['samples_per_second']:,.0f} samples/s)")
     say(f"results: {run_dir}")
     return runs.Run(dir=run_dir, config=config, history=hist, metrics=metrics, model=model)
