@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -52,16 +51,12 @@ def test_photos_of_test_images_keep_85_percent_of_the_accuracy(real_run, tmp_pat
     assert photos >= 0.85 * originals
 
 
-def test_ten_thousand_images_predicted_in_well_under_a_second(real_run):
+def test_whole_test_set_predicted_in_one_batch(real_run):
+    # Throughput is measured in benchmarks/ (timings are noisy: no timed assertions in tests).
     run, ds = real_run
-    predict_probabilities(run.model, ds.x_test)  # compiles for this batch shape
-    start = time.perf_counter()
     probs = predict_probabilities(run.model, ds.x_test)
-    seconds = time.perf_counter() - start
-    print(f"\n10,000 test images predicted in {seconds:.3f} s ({10000 / seconds:,.0f} images/s)")
     assert probs.shape == (10000, 10)
     assert abs(float((probs.argmax(1) == ds.y_test).mean()) - run.metrics["test_accuracy"]) < 1e-3
-    assert seconds < 1.0
 
 
 def test_evaluate_writes_the_mistakes_for_a_real_run(real_run, capsys):
