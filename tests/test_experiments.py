@@ -236,3 +236,12 @@ def test_default_folder_is_time_and_name(tmp_path, synthetic_fashion):
 
 def test_every_experiment_is_registered():
     assert list(EXPERIMENTS) == ["layer-size", "epochs", "normalization", "no-flatten", "callback"]
+
+
+@pytest.mark.parametrize("module", ["fashion_lab.experiments", "fashion_lab.report"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    failed, attempted = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert attempted > 0 and failed == 0

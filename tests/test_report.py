@@ -120,3 +120,12 @@ def test_report_renders_with_its_images_in_headless_chromium(run_dir, tmp_path):
                    capture_output=True, timeout=120)
     colours = Image.open(shot).convert("L").getcolors(maxcolors=1 << 16)
     assert colours is None or len(colours) > 20
+
+
+def test_run_findings_name_the_stopping_rule():
+    metrics = {"epochs_run": 7, "fit_seconds": 5.7, "samples_per_second": 66000.0, "train_accuracy": 0.9,
+               "test_accuracy": 0.876, "validation_accuracy": 0.885, "best_epoch": 5, "restored_best": True,
+               "stopped_early": True}
+    findings = run_findings(metrics, {}, {"epochs": 20, "early_stopping": 2})
+    assert findings[1].endswith("the lowest validation loss was at epoch 5, whose weights the model keeps.")
+    assert findings[2] == "Training stopped early, after 7 of 20 epochs, when validation loss had not improved for 2 epochs."

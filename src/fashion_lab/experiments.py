@@ -270,7 +270,7 @@ def first_overfit_epoch(val_loss: Sequence[float], tolerance: float = OVERFIT_TO
     is more than ``tolerance`` (relative) above that minimum, or None when it never rises that far.
 
     Example:
-        >>> first_overfit_epoch([0.5, 0.4, 0.38, 0.39, 0.41, 0.45])
+        >>> first_overfit_epoch([0.5, 0.4, 0.38, 0.385, 0.41, 0.45])
         (3, 5)
         >>> first_overfit_epoch([0.5, 0.4, 0.38])
         (3, None)

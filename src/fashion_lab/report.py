@@ -94,10 +94,10 @@ def html_table(columns: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def key_value_table(items: dict[str, Any]) -> str:
-    """A two-column table of settings."""
+def key_value_table(items: dict[str, Any], heading: str = "setting") -> str:
+    """A two-column table: ``heading`` and value."""
     rows = [{"key": k, "value": format_value(v)} for k, v in items.items()]
-    return html_table([{"key": "key", "label": "setting", "format": "text"},
+    return html_table([{"key": "key", "label": heading, "format": "text"},
                        {"key": "value", "label": "value", "format": "text"}], rows)
 
 
@@ -186,7 +186,7 @@ _RUN_IMAGES = {runs.CURVES: "Loss and accuracy per epoch.", runs.CONFUSION: "Con
                "misclassified.png": "Misclassified test images: true -> predicted."}
 
 
-def run_findings(metrics: dict[str, Any], history: dict[str, list[float]]) -> list[str]:
+def run_findings(metrics: dict[str, Any], history: dict[str, list[float]], config: dict[str, Any] | None = None) -> list[str]:
     """One-sentence findings about a single run, from its ``metrics.json`` and history.
 
     Example:
@@ -213,7 +213,12 @@ def run_findings(metrics: dict[str, Any], history: dict[str, list[float]]) -> li
                 sentence += ", whose weights the model keeps"
         out.append(sentence + ".")
     if metrics.get("stopped_early"):
-        out.append(f"Training stopped early, after {n} epochs, when a stopping rule was met.")
+        config = config or {}
+        rules = {"stop_at_accuracy": "training accuracy reached {:g}", "stop_at_loss": "training loss fell to {:g}",
+                 "early_stopping": "validation loss had not improved for {} epochs"}
+        rule = " or ".join(text.format(config[key]) for key, text in rules.items() if config.get(key) is not None)
+        planned = f" of {config['epochs']}" if config.get("epochs") else ""
+        out.append(f"Training stopped early, after {n}{planned} epochs, when {rule or 'a callback asked it to'}.")
     return out
 
 
@@ -236,8 +241,8 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
                                {"key": "value", "label": "value", "format": "f4"}], metric_rows)
     other = {k: v for k, v in m.items() if k not in {r[0] for r in _METRIC_ROWS}}
     if other:
-        metrics_html += key_value_table(other)
-    sections = [("Findings", _findings(run_findings(m, run.history))), ("What was run", what),
+        metrics_html += key_value_table(other, heading="measurement")
+    sections = [("Findings", _findings(run_findings(m, run.history, config))), ("What was run", what),
                 ("Results", metrics_html + f'<p class="note">{_esc(SPLIT_NOTE_RUN)}</p>')]
     history_path = run.dir / runs.HISTORY
     if history_path.is_file():
