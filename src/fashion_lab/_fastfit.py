@@ -61,13 +61,18 @@ def _assign(model, state) -> None:
 
 
 def _epoch_function(model, n: int, batch_size: int):
-    """Compile-once function: ``(state, x, y, key) -> state`` after one shuffled epoch."""
+    """Compile-once function: ``(state, x, y, seed, epoch) -> (state, logs)`` after one shuffled epoch.
+
+    The shuffling key and the epoch's logs (the metrics' running means, as ``model.fit`` reports them)
+    are made inside the compiled call too: done eagerly, each would be a small compilation of its own.
+    """
     import jax
+    import keras
 
     steps, rest = divmod(n, batch_size)
 
-    def run_epoch(state, x, y, key):
-        order = jax.random.permutation(key, n)
+    def run_epoch(state, x, y, seed, epoch):
+        order = jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n)
 
         def step(state, idx):
             _, state = model.train_step(state, (x[idx], y[idx]))
@@ -77,7 +82,9 @@ def _epoch_function(model, n: int, batch_size: int):
             state, _ = jax.lax.scan(step, state, order[: steps * batch_size].reshape(steps, batch_size))
         if rest:  # the last, smaller batch, as model.fit does it
             state, _ = step(state, order[steps * batch_size:])
-        return state
+        with keras.StatelessScope(state_mapping=list(zip(model.metrics_variables, state[3]))):
+            logs = model.get_metrics_result()
+        return state, logs
 
     # x and y are arguments, never closed over: a closed-over array would be baked into the program.
     return jax.jit(run_epoch)
@@ -127,7 +134,6 @@ def fit(
     )
     run_epoch = _epoch_function(model, n, batch_size)
     x_dev, y_dev = jax.device_put(x), jax.device_put(y)  # once, not per batch
-    key = jax.random.key(seed)
 
     model.stop_training = False
     callback_list.on_train_begin()
@@ -135,9 +141,9 @@ def fit(
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
-        state = run_epoch(_state(model), x_dev, y_dev, jax.random.fold_in(key, epoch))
+        state, epoch_logs = run_epoch(_state(model), x_dev, y_dev, np.int32(seed), np.int32(epoch))
         _assign(model, state)  # the model's variables hold this epoch's weights before any callback runs
-        logs = {name: float(value) for name, value in model.get_metrics_result().items()}
+        logs = {name: float(value) for name, value in jax.device_get(epoch_logs).items()}
         if validation_data is not None:
             val = model.evaluate(*validation_data, batch_size=validation_batch_size, verbose=0, return_dict=True)
             logs.update({f"val_{name}": float(value) for name, value in val.items()})
