@@ -254,7 +254,9 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
     from .checkpoint import EpochCheckpoint
 
     checkpoint = EpochCheckpoint(run_dir, prior_seconds)
-    callbacks = [checkpoint, MetricsLog(run_dir / runs.HISTORY, samples_per_epoch=len(data.x), append=initial_epoch > 0)]
+    # The history row is written before the checkpoint: whenever checkpoint.json says epoch k is done,
+    # row k is on disk (a row newer than the checkpoint is dropped when the run is interrupted or resumed).
+    callbacks = [MetricsLog(run_dir / runs.HISTORY, samples_per_epoch=len(data.x), append=initial_epoch > 0), checkpoint]
     if verbose:
         callbacks.append(EpochPrinter(samples_per_epoch=len(data.x)))
     callbacks += _stop_callbacks(config, verbose) + list(user_callbacks)
