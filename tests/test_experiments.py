@@ -229,6 +229,24 @@ def test_out_folder_with_files_is_refused(tmp_path, synthetic_fashion):
         run_experiment("no-flatten", out=tmp_path / "busy", verbose=False)
 
 
+def test_interrupted_experiment_leaves_no_folder(tmp_path, synthetic_fashion, monkeypatch):
+    from fashion_lab import experiments
+
+    real = experiments._train_one
+    calls = []
+
+    def second_model_interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "_train_one", second_model_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment("layer-size", ExperimentOptions(hidden=(8, 16), epochs=1), out=tmp_path / "ls", verbose=False)
+    assert len(calls) == 2 and not (tmp_path / "ls").exists()
+
+
 def test_default_folder_is_time_and_name(tmp_path, synthetic_fashion):
     result = run_experiment("no-flatten", root=str(tmp_path / "experiments"), verbose=False)
     assert result.dir.parent == tmp_path / "experiments" and result.dir.name.endswith("-no-flatten")

@@ -29,6 +29,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -449,11 +450,17 @@ def run_experiment(
         from .datasets import open_dataset
 
         dataset = open_dataset(options.dataset, options.data_dir, verify=options.verify)
+    existed = out is not None and Path(out).exists()
     folder = new_experiment_dir(spec.name, out, root=root, overwrite=overwrite)
     say(f"experiment {spec.name}: {spec.summary}")
     say(f"data: {dataset.name} from {dataset.source}; writing {folder}")
     start = time.perf_counter()
-    body = spec.run(options, dataset, folder, say, verbose)
+    try:
+        body = spec.run(options, dataset, folder, say, verbose)
+    except BaseException:
+        if not existed:  # a failed or interrupted experiment leaves no half-written folder behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     n_train = len(dataset.x_train)
     n_val = int(round(n_train * options.validation_split))
     data = {
