@@ -9,8 +9,8 @@ The recipe: Flatten -> Dense(128, relu) -> Dense(10, softmax), Adam 0.001, batch
   D  peers, when their libraries import (each in its own subprocess): PyTorch's idiomatic loop,
      scikit-learn's MLPClassifier, Keras on TensorFlow
 
-Methods run interleaved (A B C A B C ...) so that a noisy neighbour hurts them alike; each figure is
-the median of the repeats. Run it:
+Methods run interleaved, in an order rotated every repeat (A B C, B C A, ...), so that a noisy
+neighbour and the process's one-time warm-ups hurt them alike; each figure is the median of the repeats. Run it:
 
     make bench                                              # full run, writes benchmarks/results/
     .venv/bin/python benchmarks/bench.py --quick --only A,C # while developing
@@ -418,7 +418,7 @@ def markdown(result: dict) -> str:
         f"Python {m['python']}, {m['versions']}, medians of the runs shown, "
         f"float32 matmul peak {m['peak_gflops']:.1f} GFLOP/s (JAX {m['peak']['jax']:.1f}, NumPy {m['peak']['numpy']:.1f}).",
         "",
-        "| | method | runs | fit s | compile s | steady s/epoch | samples/s | test acc | x A | GFLOP/s | % of peak |",
+        "| | method | runs | fit s | compile / warm-up s | steady s/epoch | samples/s | test acc | x A | GFLOP/s | % of peak |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -427,7 +427,7 @@ def markdown(result: dict) -> str:
             f"| {r['method']} | {r['label']} | {r['repeats']} | {r['fit_s']:.2f} | {_fmt(r['compile_s'], '.2f')} | "
             f"{_fmt(r['steady_epoch_s'], '.3f')} | {r['samples_per_s']:,.0f} | {r['test_accuracy']:.4f} | "
             f"{_fmt(ratio, '.2f')} | {r['gflops']:.1f} | {_fmt(r['peak_fraction'] and 100 * r['peak_fraction'], '.1f')} |")
-    lines += ["", "fit s: training only (compile included), median; compile s: first epoch minus a steady epoch; "
+    lines += ["", "fit s: training only (compile included), median; compile / warm-up s: first epoch minus a steady epoch; "
               "x A: fit time relative to A (above 1 is slower); GFLOP/s: 6 x params x 60,000 x 5 / fit s."]
     for peer, note in result["notes"].items():
         lines.append(f"- {peer}: {note}")
@@ -482,13 +482,15 @@ def check_targets(rows: dict, extra: dict) -> list[dict]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Benchmark the seed recipe: fashion_lab vs plain Keras vs a fused JAX "
                                 "floor vs peers. Prints a Markdown table and writes benchmarks/results/.")
-    p.add_argument("--quick", action="store_true", help="one repeat, skip whole-command and experiment timings")
+    p.add_argument("--quick", action="store_true", help="one repeat of each; one whole-command run; no layer-size experiment")
     p.add_argument("--repeats", type=int, default=None, help="repeats per method (median). Default 3, 1 with --quick")
     p.add_argument("--peer-repeats", type=int, default=1,
                    help="repeats for the peers, which take minutes each at batch 32. Default 1")
     p.add_argument("--only", help=f"comma-separated methods to run, from: {', '.join(METHODS)}. Default: all")
     p.add_argument("--peer-python", action="append", default=[], metavar="PATH",
                    help="an interpreter to look for peers in (repeatable); this interpreter is tried too")
+    p.add_argument("--max-load", type=float, default=None, metavar="LOAD",
+                   help="first wait (up to 10 minutes) until the 1-minute load average is below LOAD")
     p.add_argument("--name", help="results file name. Default: from the CPU model and core count")
     p.add_argument("--no-save", action="store_true", help="print only; write nothing under benchmarks/results/")
     p.add_argument("--seed", type=int, default=0, help="seed of the first repeat (repeat i uses seed + i)")
@@ -506,6 +508,8 @@ def main(argv=None) -> int:
     if repeats < 1:
         parser.error("--repeats must be at least 1")
 
+    if args.max_load is not None:
+        wait_for_quiet(args.max_load)
     from importlib import metadata
 
     versions = ", ".join(f"{d} {metadata.version(d)}" for d in ("keras", "jax", "numpy", "optax")
@@ -538,7 +542,9 @@ def main(argv=None) -> int:
             data_file = workdir / "data.npz"
             np.savez(data_file, x_train=x, y_train=y, x_test=xt, y_test=yt)
         for i in range(repeats):
-            for m in methods:
+            # Rotate the order, so that no method always pays the process's one-time warm-ups (the first
+            # trace, the first model save) or always follows a particular other method.
+            for m in methods[i % len(methods):] + methods[:i % len(methods)]:
                 if m in PEERS and i >= args.peer_repeats:
                     continue
                 seed = args.seed + i
@@ -595,6 +601,17 @@ def _has_dist(metadata, name) -> bool:
         return True
     except metadata.PackageNotFoundError:
         return False
+
+
+def wait_for_quiet(max_load: float, timeout_s: float = 600.0) -> bool:
+    """Wait until the 1-minute load average drops below ``max_load``; False when it did not in time."""
+    deadline = time.monotonic() + timeout_s
+    while os.getloadavg()[0] >= max_load:
+        if time.monotonic() > deadline:
+            print(f"# load still {os.getloadavg()[0]:.2f} after {timeout_s:.0f}s; running anyway", flush=True)
+            return False
+        time.sleep(5)
+    return True
 
 
 def _load() -> str:

@@ -152,4 +152,4 @@ def fit(
             break
     model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.on_train_end(logs=logs)
-    return model.history
+    return model.history  # the History that CallbackList attached, as model.fit returns it
