@@ -461,12 +461,12 @@ def check_targets(rows: dict, extra: dict) -> list[dict]:
     a, b, c = rows.get("A"), rows.get("B"), rows.get("C")
     if a and c:
         ratio = a["fit_s"] / c["fit_s"]
-        add(f"A within {TARGETS['a_over_c']:.2f}x of C (fit s)", f"{ratio:.2f}x", ratio <= TARGETS["a_over_c"])
+        add(f"A within {TARGETS['a_over_c']:.2f}x of C (fit s)", f"{ratio:.3f}x", ratio <= TARGETS["a_over_c"])
     if a and b:
         gap = abs(a["test_accuracy"] - b["test_accuracy"])
         add(f"A test accuracy within {TARGETS['accuracy_gap']} of B", f"{gap:.4f}", gap <= TARGETS["accuracy_gap"])
         ratio = b["fit_s"] / a["fit_s"]
-        add(f"A at least {TARGETS['b_over_a']}x faster than B", f"{ratio:.2f}x", ratio >= TARGETS["b_over_a"])
+        add(f"A at least {TARGETS['b_over_a']}x faster than B", f"{ratio:.3f}x", ratio >= TARGETS["b_over_a"])
     if "train_command_rss_mb" in extra:
         v = extra["train_command_rss_mb"]
         add("`fashion-lab train` peak RSS < 1 GB", f"{v:.0f} MB", v < TARGETS["rss_mb"])
