@@ -141,7 +141,7 @@ def fit(
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
-        state, epoch_logs = run_epoch(_state(model), x_dev, y_dev, np.int32(seed), np.int32(epoch))
+        state, epoch_logs = run_epoch(_state(model), x_dev, y_dev, np.uint32(seed % 2**32), np.int32(epoch))
         _assign(model, state)  # the model's variables hold this epoch's weights before any callback runs
         logs = {name: float(value) for name, value in jax.device_get(epoch_logs).items()}
         if validation_data is not None:
