@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -94,7 +94,7 @@ def test_evaluate_not_a_run(tmp_path, capsys):
 
 
 def test_console_script_help_and_error_without_traceback(tmp_path):
-    exe = shutil.which("fashion-lab") or str((__import__("pathlib").Path(sys.executable).parent / "fashion-lab"))
+    exe = str(Path(sys.executable).parent / "fashion-lab")  # the one installed beside this interpreter
     done = subprocess.run([exe, "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "train" in done.stdout and "evaluate" in done.stdout
     bad = tmp_path / "bad"

@@ -157,3 +157,22 @@ def test_download_failure_explains_how_to_get_files(synthetic_fashion, monkeypat
     monkeypatch.setitem(datasets.DATASETS, "fashion_mnist", spec)
     with pytest.raises(DataError, match="could not be downloaded.*apt-get install dataset-fashion-mnist"):
         open_dataset("fashion_mnist")
+
+
+def test_incomplete_keras_copy_is_skipped_with_a_note(synthetic_fashion, synthetic_dir, tmp_path, monkeypatch):
+    keras_copy = tmp_path / "kh" / "datasets" / "fashion-mnist"
+    keras_copy.mkdir(parents=True)
+    shutil.copy(synthetic_dir / "train-images-idx3-ubyte.gz", keras_copy)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    ds = open_dataset("fashion_mnist")
+    assert ds.source.startswith("system package")
+    assert any("skipped Keras cache" in n and "t10k-labels-idx1-ubyte(.gz)" in n for n in ds.notes)
+
+
+def test_absurd_header_is_a_dataerror_not_an_overflow(tmp_path):
+    # dims 2^22 x 2^22 x 2^20 overflow int64 to 0 bytes: must still be reported as a damaged file
+    data = bytes([0, 0, 0x08, 3]) + (1 << 22).to_bytes(4, "big") * 2 + (1 << 20).to_bytes(4, "big")
+    from fashion_lab.idx import parse_idx
+
+    with pytest.raises(DataError, match="truncated"):
+        parse_idx(data)

@@ -164,3 +164,53 @@ def test_real_signal_then_resume(tmp_path, slow_data, sig):
     a, b = _curves(whole), _curves(run_dir)
     np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5)
     np.testing.assert_allclose(a["accuracy"], b["accuracy"], rtol=1e-5)
+
+
+def test_failed_run_keeps_the_users_own_folder(tmp_path, synthetic_fashion):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(TrainingInterrupted):
+        train(TrainConfig(run_dir=str(mine), epochs=2), callbacks=[InterruptAt(1)], verbose=False, overwrite=True)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("name, content", [("metrics.json", "{not json"), ("history.csv", "epoch,loss\n1,abc\n"),
+                                           ("config.json", "[]")])
+def test_damaged_run_files_are_clear_errors(tmp_path, synthetic_fashion, capsys, name, content):
+    run = train(TrainConfig(run_dir=str(tmp_path / "run"), epochs=1), verbose=False)
+    (run.dir / name).write_text(content)
+    assert main(["evaluate", str(run.dir)]) == 2
+    err = capsys.readouterr().err
+    assert name in err and "damaged" in err and "Traceback" not in err
+
+
+def test_resume_refuses_early_stopping_runs(tmp_path, synthetic_fashion):
+    config = TrainConfig(run_dir=str(tmp_path / "run"), epochs=4, validation_split=0.2, early_stopping=2)
+    with pytest.raises(TrainingInterrupted):
+        train(config, callbacks=[InterruptAt(3)], verbose=False)
+    with pytest.raises(RunError, match="cannot be resumed exactly"):
+        resume(tmp_path / "run", verbose=False)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    done = subprocess.run([EXE, "--debug", "evaluate", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" in done.stderr and "RunError" in done.stderr
+    done = subprocess.run([EXE, "evaluate", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_two_runs_started_together_get_different_folders(tmp_path, slow_data):
+    procs = [subprocess.Popen([EXE, "train", "--data-dir", str(slow_data), "--no-verify", "--epochs", "1", "--quiet"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        p.communicate(timeout=300)
+        assert p.returncode == 0
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert len(folders) == 2 and all((f / "metrics.json").is_file() for f in folders)
+
+
+def test_seed_beyond_32_bits_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--seed", "5000000000"])
+    assert "--seed: must be a whole number from 0 to 2147483647" in capsys.readouterr().err

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import ConfigError, FashionLabError
+from .errors import ConfigError, FashionLabError, OutputError
 
 DATASET_NAMES = ("fashion_mnist", "mnist")
 
@@ -42,6 +42,13 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _non_negative_int(text)
+    if value >= 2**31:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {2**31 - 1}, got {text!r}")
     return value
 
 
@@ -113,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="feed raw 0-255 pixels instead of pixels / 255")
     g.add_argument("--validation-split", type=_split, default=0.0, metavar="F",
                    help="hold out this fraction of training images, seeded (default: none)")
-    g.add_argument("--seed", type=_non_negative_int, default=0, help="random seed; same seed, same history (default: 0)")
+    g.add_argument("--seed", type=_seed, default=0, help="random seed; same seed, same history (default: 0)")
     g = p.add_argument_group("stopping")
     g.add_argument("--stop-at-accuracy", type=_target, metavar="T",
                    help="stop after the epoch whose training accuracy reaches T, in (0, 1]")
@@ -189,7 +196,7 @@ def _add_experiment_parsers(sub) -> None:
     g.add_argument("--target", type=_target, metavar="T", help="callback: training accuracy to reach (default: 0.85)")
     g.add_argument("--validation-split", type=_split, default=0.1, metavar="F",
                    help="fraction of training images held out to compare on, seeded (default: 0.1)")
-    g.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
+    g.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     g.add_argument("--batch-size", type=_positive_int, default=32, help="images per step (default: 32)")
     g.add_argument("--learning-rate", type=_positive_float, default=0.001, help="Adam learning rate (default: 0.001)")
     g = p.add_argument_group("output")
@@ -234,7 +241,10 @@ def cmd_show(args) -> int:
     text = describe_image(ds, args.index, args.split)
     image, _ = get_image(ds, args.index, args.split)
     out = args.out or f"{ds.name}-{args.split}-{args.index}.png"
-    save_image(image, out)
+    try:
+        save_image(image, out)
+    except OSError as e:
+        raise OutputError(f"cannot write the PNG to {out}: {e.strerror or e}. Choose a writable path with --out.") from None
     print(text)
     print(f"\nsaved {out}")
     return 0

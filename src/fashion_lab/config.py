@@ -24,6 +24,9 @@ from typing import Any
 from .errors import ConfigError
 
 
+MAX_SEED = 2**31  # the random generators of NumPy and JAX take 32-bit seeds
+
+
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
@@ -103,8 +106,8 @@ class TrainConfig:
             flag = "--early-stopping" if self.early_stopping is not None else "--restore-best"
             raise ConfigError(f"{flag} watches the validation loss, so it needs a validation split; "
                               f"add --validation-split 0.1 (10% of the training images, seeded).")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < MAX_SEED:
+            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED - 1}, got {self.seed!r}.")
         if self.steps_per_execution is not None:
             _positive_int("steps per execution", self.steps_per_execution)
 

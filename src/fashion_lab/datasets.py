@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -270,7 +271,7 @@ def _download(spec: DatasetSpec, notes: list[str], timeout: float = 30.0) -> dic
                     payload = response.read()
                 data = gzip.decompress(payload) if payload[:2] == b"\x1f\x8b" else payload
                 _check(spec, role, Path(url), data)
-            except (urllib.error.URLError, OSError, EOFError, DataError, ValueError) as e:
+            except (urllib.error.URLError, http.client.HTTPException, OSError, EOFError, DataError, ValueError) as e:
                 errors.append(f"{url}: {getattr(e, 'reason', None) or e}")
                 continue
             raws[role] = data
@@ -341,16 +342,21 @@ def open_dataset(
         return _assemble(spec, arrays, paths, source=f"cache {folder}", source_dir=folder, verified=True, notes=notes)
 
     for label, folder in candidate_dirs(spec):
-        if folder.is_dir() and any(_find_in_dir(folder, f) for f in spec.files.values()):
+        missing = [f.filename for f in spec.files.values() if not _find_in_dir(folder, f)] if folder.is_dir() else None
+        if missing == []:
             arrays, raws, paths = _load_dir(spec, folder, verify=verify)
             if verify:
                 _store_cache(spec, raws, notes)
             return _assemble(spec, arrays, paths, source=f"{label} {folder}", source_dir=folder, verified=verify, notes=notes)
+        if missing and len(missing) < len(spec.files):  # an incomplete copy: say so, and look further
+            notes.append(f"skipped {label} {folder}: it lacks {', '.join(m + '(.gz)' for m in missing)}")
 
     searched = [str(_cache_dir(spec))] + [str(p) for _, p in candidate_dirs(spec)]
     if not download:
         raise DataError(
-            f"{spec.title} files were not found in any of: {', '.join(searched)}. {spec.install_hint} "
+            f"{spec.title} files were not found in any of: {', '.join(searched)}"
+            + "".join(f"; {note}" for note in notes)
+            + f". {spec.install_hint} "
             f"Or put the four IDX files in a folder and pass --data-dir FOLDER (or set FASHION_LAB_DATA)."
         )
     raws = _download(spec, notes)

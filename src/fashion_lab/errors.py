@@ -22,6 +22,10 @@ class DataError(FashionLabError):
     """A dataset file is missing, unreadable, malformed or fails its checksum."""
 
 
+class OutputError(FashionLabError):
+    """A file cannot be written where the user asked."""
+
+
 class RunError(FashionLabError):
     """A run directory is missing, incomplete, or cannot be written."""
 

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def parse_idx(data: bytes, *, name: str = "IDX data") -> np.ndarray:
     if ndim == 0 or len(data) < header:
         raise IdxFormatError(f"{name} has a damaged header: it declares {ndim} dimensions but has {len(data)} bytes.")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize  # Python ints: no overflow on absurd headers
     if len(data) != expected:
         raise IdxFormatError(
             f"{name} is {'truncated' if len(data) < expected else 'longer than its header says'}: "

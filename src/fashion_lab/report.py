@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from typing import Any
 from . import _atomic, runs
 from .errors import RunError
 
-REPORT = "report.html"
+REPORT = runs.REPORT
 SPLIT_NOTE_RUN = (
     "Training numbers are measured on the images the model was fitted on; validation numbers on the images held "
     "out of the training set (used to compare and choose); test numbers on the separate test set, only reported."
@@ -259,7 +258,7 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
         sections.append(("Per epoch", html_table(cols, rows)))
     evaluation_path = run.dir / runs.EVALUATION
     if evaluation_path.is_file():
-        sections.append(("Per class (test set)", _per_class_table(json.loads(evaluation_path.read_text()))))
+        sections.append(("Per class (test set)", _per_class_table(runs.read_json(evaluation_path))))
     images = [name for name in _RUN_IMAGES if (run.dir / name).is_file()]
     images += sorted(p.name for p in run.dir.glob("*.png") if p.name not in _RUN_IMAGES)
     if images:

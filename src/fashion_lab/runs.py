@@ -32,7 +32,8 @@ CONFUSION = "confusion.png"
 MISCLASSIFIED = "misclassified.png"
 CHECKPOINT = "checkpoint.json"  # last finished epoch, its time and the shuffling RNG state, for --resume
 # Files a run writes; --overwrite clears them so nothing stale survives.
-ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, EVALUATION, CONFUSION, MISCLASSIFIED, CHECKPOINT)
+REPORT = "report.html"
+ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, EVALUATION, CONFUSION, MISCLASSIFIED, CHECKPOINT, REPORT)
 
 
 @dataclass
@@ -88,16 +89,38 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
     config_path = folder / CONFIG
     if not config_path.is_file():
         raise RunError(f"{folder} is not a run directory: it has no {CONFIG}. Give a folder made by fashion-lab train.")
+    info = read_json(config_path)
     try:
-        info = json.loads(config_path.read_text())
         config = TrainConfig.from_dict(info.pop("config"))
     except (ValueError, KeyError, TypeError) as e:
         raise RunError(f"{config_path} is damaged ({e}); train the run again.") from None
     metrics_path = folder / METRICS
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    metrics = read_json(metrics_path) if metrics_path.is_file() else {}
     history_path = folder / HISTORY
-    history = read_history(history_path) if history_path.is_file() else {}
+    try:
+        history = read_history(history_path) if history_path.is_file() else {}
+    except (ValueError, csv.Error, UnicodeDecodeError) as e:
+        raise RunError(f"{history_path} is damaged ({e}); train the run again.") from None
     return Run(dir=folder, config=config, history=history, metrics=metrics, info=info)
+
+
+def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read one of a run's JSON files; a damaged or unreadable one is a :class:`RunError` naming it."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing; the run did not finish. Train it again with fashion-lab train.") from None
+    except (OSError, ValueError) as e:
+        raise RunError(f"{path} is damaged or unreadable ({e}); train the run again.") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path} is damaged (it holds {type(data).__name__}, not an object); train the run again.")
+    return data
+
+
+def remove_artifacts(run_dir: str | os.PathLike[str]) -> None:
+    """Delete the files a run writes (and only those) from ``run_dir``."""
+    for name in ARTIFACTS:
+        (Path(run_dir) / name).unlink(missing_ok=True)
 
 
 def new_run_dir(config: TrainConfig, *, overwrite: bool = False) -> Path:

@@ -112,10 +112,10 @@ def train(
     config = config or TrainConfig()
     say = _sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
+    existed = bool(config.run_dir) and Path(config.run_dir).is_dir()
     run_dir = runs.new_run_dir(config, overwrite=overwrite)
     if overwrite:
-        for name in runs.ARTIFACTS:
-            (run_dir / name).unlink(missing_ok=True)
+        runs.remove_artifacts(run_dir)
     try:
         from ._backend import keras as _keras
         from .model import build_model
@@ -132,8 +132,12 @@ def train(
                                initial_epoch=0, prior_seconds=0.0)
     except BaseException as e:
         # A run with no finished epoch leaves nothing behind; one with finished epochs keeps them.
+        # A folder the user made (--run-dir) is kept: only the files this run wrote are removed.
         if not isinstance(e, TrainingDiverged) and not (run_dir / runs.CHECKPOINT).exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
+            if existed:
+                runs.remove_artifacts(run_dir)
+            else:
+                shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
 
@@ -152,8 +156,11 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
     checkpoint_path = run_dir / runs.CHECKPOINT
     if not checkpoint_path.is_file() or not (run_dir / runs.MODEL).is_file():
         raise RunError(f"{run_dir} has no finished epoch to resume from (no {runs.CHECKPOINT}); start it again with fashion-lab train.")
-    checkpoint = json.loads(checkpoint_path.read_text())
+    checkpoint = runs.read_json(checkpoint_path)
     config = previous.config
+    if config.early_stopping is not None or config.restore_best:
+        raise RunError(f"run {run_dir} uses --early-stopping/--restore-best, whose memory of the best epoch is not "
+                       f"saved between epochs, so it cannot be resumed exactly; start it again with fashion-lab train.")
     if previous.metrics.get("failed"):
         raise RunError(f"run {run_dir} failed ({previous.metrics.get('reason')}); resuming would repeat that. "
                        f"Start a new run with a lower --learning-rate.")
@@ -336,7 +343,7 @@ def _record_interrupt(run_dir: Path) -> None:
     checkpoint = run_dir / runs.CHECKPOINT
     if not checkpoint.exists():
         return  # nothing finished: train() removes the directory
-    done = json.loads(checkpoint.read_text())["epoch"]
+    done = runs.read_json(checkpoint)["epoch"]
     _truncate_history(run_dir / runs.HISTORY, done)
     _atomic.write_json(run_dir / runs.METRICS, {"interrupted": True, "epochs_run": done,
                                                  "resume": f"fashion-lab train --resume {run_dir}"})
@@ -346,6 +353,6 @@ def _interrupt_message(run_dir: Path) -> str:
     checkpoint = run_dir / runs.CHECKPOINT
     if not checkpoint.exists():
         return "training interrupted before the first epoch finished; nothing was saved."
-    done = json.loads(checkpoint.read_text())["epoch"]
+    done = runs.read_json(checkpoint)["epoch"]
     return (f"training interrupted; the {done} finished epoch{'s' if done != 1 else ''} are saved in {run_dir} "
             f"(history.csv, model.keras). Continue with: fashion-lab train --resume {run_dir}")
