@@ -247,6 +247,33 @@ def test_interrupted_experiment_leaves_no_folder(tmp_path, synthetic_fashion, mo
     assert len(calls) == 2 and not (tmp_path / "ls").exists()
 
 
+def test_ctrl_c_in_an_experiment_says_to_run_it_again(tmp_path, synthetic_fashion, monkeypatch):
+    from fashion_lab import experiments
+    from fashion_lab.errors import TrainingInterrupted
+
+    def interrupted(*args, **kwargs):
+        raise TrainingInterrupted("training interrupted; Continue with: fashion-lab train --resume somewhere")
+
+    monkeypatch.setattr(experiments, "_train_one", interrupted)
+    with pytest.raises(TrainingInterrupted, match="experiment layer-size interrupted.*Run it again") as e:
+        run_experiment("layer-size", ExperimentOptions(hidden=(8,), epochs=1), out=tmp_path / "ls", verbose=False)
+    assert "--resume" not in str(e.value)
+
+
+def test_duplicate_sizes_are_refused():
+    with pytest.raises(ConfigError, match="lists a size twice.*--repeats"):
+        ExperimentOptions(hidden=(32, 32))
+
+
+def test_overwrite_reruns_into_the_same_folder(tmp_path, synthetic_fashion):
+    out = tmp_path / "ls"
+    run_experiment("layer-size", ExperimentOptions(hidden=(8, 16), epochs=1, predict=(64,)), out=out, verbose=False)
+    assert (out / "predictions.csv").is_file()
+    run_experiment("layer-size", ExperimentOptions(hidden=(8, 32), epochs=1), out=out, overwrite=True, verbose=False)
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["h32-seed0", "h8-seed0"]
+    assert not (out / "predictions.csv").exists()  # nothing stale from the first experiment
+
+
 def test_default_folder_is_time_and_name(tmp_path, synthetic_fashion):
     result = run_experiment("no-flatten", root=str(tmp_path / "experiments"), verbose=False)
     assert result.dir.parent == tmp_path / "experiments" and result.dir.name.endswith("-no-flatten")

@@ -41,7 +41,7 @@ import numpy as np
 
 from . import _atomic, runs
 from .config import TrainConfig, _fraction, _positive_int
-from .errors import ConfigError, RunError
+from .errors import ConfigError, RunError, TrainingInterrupted
 
 RESULTS = "results.json"
 IMAGE_PIXELS = 28 * 28
@@ -103,6 +103,9 @@ class ExperimentOptions:
                 raise ConfigError("hidden needs at least one layer size, for example --hidden 128.")
             for h in self.hidden:
                 _positive_int("each hidden size", h)
+            if len(set(self.hidden)) != len(self.hidden):
+                raise ConfigError(f"--hidden lists a size twice ({list(self.hidden)}); give each size once, "
+                                  f"and use --repeats N to train each size N times.")
         if self.epochs is not None:
             _positive_int("epochs", self.epochs)
         if self.repeats is not None:
@@ -452,14 +455,21 @@ def run_experiment(
         dataset = open_dataset(options.dataset, options.data_dir, verify=options.verify)
     existed = out is not None and Path(out).exists()
     folder = new_experiment_dir(spec.name, out, root=root, overwrite=overwrite)
+    if overwrite:  # nothing from an earlier experiment in this folder may survive into the new report
+        shutil.rmtree(folder / "runs", ignore_errors=True)
+        for old in [*folder.glob("*.csv"), *folder.glob("*.png"), folder / RESULTS, folder / runs.REPORT]:
+            old.unlink(missing_ok=True)
     say(f"experiment {spec.name}: {spec.summary}")
     say(f"data: {dataset.name} from {dataset.source}; writing {folder}")
     start = time.perf_counter()
     try:
         body = spec.run(options, dataset, folder, say, verbose)
-    except BaseException:
+    except BaseException as e:
         if not existed:  # a failed or interrupted experiment leaves no half-written folder behind
             shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(e, TrainingInterrupted):  # its own hint (train --resume) points into the removed folder
+            raise TrainingInterrupted(f"experiment {spec.name} interrupted; its unfinished results were removed. "
+                                      f"Run it again to get a complete report.") from None
         raise
     n_train = len(dataset.x_train)
     n_val = int(round(n_train * options.validation_split))
