@@ -2,15 +2,23 @@
 
 After each epoch whose loss and weights are finite, :class:`EpochCheckpoint` writes the model (with
 its optimizer state) to ``model.keras`` through a temporary file and a rename, then ``checkpoint.json``:
-the epoch number, the fit time so far, and the state of NumPy's global generator, which Keras uses to
-shuffle the next epoch, so a resumed run sees the same batches as an uninterrupted one. An epoch whose
-loss or weights are NaN or infinite is not saved; the callback stops training and records
+the epoch number, the fit time so far, and the state of NumPy's global generator (which Keras's own
+``model.fit`` uses to shuffle; the fused loop in ``_fastfit`` derives each epoch's order from the seed
+and the epoch number instead), so a resumed run sees the same batches as an uninterrupted one. An epoch
+whose loss or weights are NaN or infinite is not saved; the callback stops training and records
 ``diverged_epoch``.
+
+Writing happens on a background thread while the next epoch trains: at the end of an epoch the
+model's variables are copied by reference into a *shadow* model of the same architecture (JAX arrays
+are immutable, so this copies no data and training cannot change the snapshot), and the thread saves
+the shadow. :meth:`EpochCheckpoint.wait` joins it; training calls it before it reads or writes the
+run's files again (on train end, on interrupt).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -33,20 +41,44 @@ def _finite(value) -> bool:
         return False
 
 
+def _shadow_of(model):
+    """A compiled copy of ``model`` with its optimizer built, whose variables can take a snapshot."""
+    from ._backend import keras
+
+    shadow = keras().models.clone_model(model)
+    shadow.compile_from_config(model.get_compile_config())
+    shadow.optimizer.build(shadow.trainable_variables)
+    return shadow
+
+
+def _pairs(a, b):
+    left = list(a.variables) + list(a.optimizer.variables)
+    right = list(b.variables) + list(b.optimizer.variables)
+    if len(left) != len(right) or any(x.shape != y.shape for x, y in zip(left, right)):
+        return None
+    return list(zip(left, right))
+
+
 class EpochCheckpoint(_Callback):
     """Write ``model.keras`` and ``checkpoint.json`` into ``run_dir`` after each good epoch.
 
     Args:
         run_dir: the run directory.
         prior_seconds: fit seconds spent before this fit (for resumed runs). Defaults to 0.
+        background: save on a background thread while the next epoch trains. Defaults to True.
     """
 
-    def __init__(self, run_dir: str | Path, prior_seconds: float = 0.0):
+    def __init__(self, run_dir: str | Path, prior_seconds: float = 0.0, background: bool = True):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.prior_seconds = prior_seconds
+        self.background = background
         self.diverged_epoch: int | None = None
         self._start = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._shadow = None
+        self._pairs = None
 
     def on_train_begin(self, logs=None):
         self.diverged_epoch = None
@@ -59,10 +91,48 @@ class EpochCheckpoint(_Callback):
             self.diverged_epoch = epoch + 1
             self.model.stop_training = True
             return
-        with _atomic.atomic_path(self.run_dir / runs.MODEL) as tmp:  # tmp ends in .keras, as model.save requires
-            self.model.save(tmp)
-        _atomic.write_json(self.run_dir / runs.CHECKPOINT, {
+        self.wait()
+        record = {
             "epoch": epoch + 1,
             "fit_seconds": round(self.prior_seconds + time.perf_counter() - self._start, 4),
             "numpy_rng": rng_to_json(np.random.get_state()),
-        })
+        }
+        target = self._snapshot() if self.background else None
+        if target is None:
+            self._write(self.model, record)
+            return
+        self._thread = threading.Thread(target=self._write, args=(target, record), name="fashion-lab-checkpoint")
+        self._thread.start()
+
+    def on_train_end(self, logs=None):
+        self.wait()
+
+    def wait(self) -> None:
+        """Block until the last checkpoint is on disk; re-raise an error the writer met."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _snapshot(self):
+        try:
+            if self._shadow is None:
+                self._shadow = _shadow_of(self.model)
+                self._pairs = _pairs(self.model, self._shadow)
+        except Exception:  # a model the shadow cannot copy is saved in the foreground instead
+            self._pairs = None
+        if not self._pairs:
+            return None
+        for source, copy in self._pairs:
+            copy.assign(source.value)
+        return self._shadow
+
+    def _write(self, model, record) -> None:
+        try:
+            with _atomic.atomic_path(self.run_dir / runs.MODEL) as tmp:  # tmp ends in .keras, as model.save requires
+                model.save(tmp)
+            _atomic.write_json(self.run_dir / runs.CHECKPOINT, record)  # only after the model it describes
+        except BaseException as e:  # reported by wait(), on the training thread
+            self._error = e

@@ -277,8 +277,14 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
                          batch_size=config.batch_size, seed=config.seed, validation_data=data.validation,
                          validation_batch_size=EVAL_BATCH, callbacks=callbacks)
     except KeyboardInterrupt:
+        checkpoint.wait()  # the last finished epoch's files are being written in the background
         _record_interrupt(run_dir)
         raise TrainingInterrupted(_interrupt_message(run_dir)) from None
+    except BaseException:
+        with contextlib.suppress(Exception):
+            checkpoint.wait()
+        raise
+    checkpoint.wait()
     fit_seconds = prior_seconds + time.perf_counter() - start
     hist = runs.read_history(run_dir / runs.HISTORY)
     for key in ("epoch_seconds", "samples_per_second"):
