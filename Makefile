@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test dataset bench clean
 
 $(STAMP): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
+	@test -n "$(PYTHON)" || { echo "No python3.11 or python3 on PATH: install Python 3.11 (Debian: apt-get install python3)." >&2; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create $(VENV) with $(PYTHON): on Debian/Ubuntu install the venv module (apt-get install python3-venv) and run make again." >&2; exit 1; }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)

@@ -105,7 +105,7 @@ def test_evaluate_reports_precision_recall_confusions_and_grid(run_dir, capsys):
     write_run_report(run_dir)  # a run's report.html, as train writes it
     assert main(["evaluate", str(run_dir)]) == 0
     out = capsys.readouterr().out
-    assert "accuracy precision   recall" in out and "misclassified.png" in out
+    assert "accuracy (= recall)" in out and "precision" in out and "misclassified.png" in out
     result = json.loads((run_dir / "evaluation.json").read_text())
     assert set(result["per_class_precision"]) == set(result["classes"])
     assert result["per_class_recall"] == pytest.approx({k: v for k, v in result["per_class_accuracy"].items()}, abs=1e-4)

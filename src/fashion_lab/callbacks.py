@@ -223,8 +223,7 @@ class MetricsLog(_EpochClock):
         values = {"epoch": epoch + 1, "epoch_seconds": round(seconds, 4), "samples_per_second": "" if rate is None else round(rate, 1)}
         values.update({k: float(v) for k, v in logs.items()})
         self._writer.writerow([values.get(c, "") for c in self._columns])
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._file.flush()  # in the kernel now: a crash or kill of this process keeps the row
 
     def on_train_end(self, logs=None):
         if self._file is not None:

@@ -96,11 +96,13 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
 def format_evaluation(result: dict[str, Any]) -> str:
     """A plain-text summary of :func:`evaluate_run`'s result, for the terminal."""
     lines = [f"test accuracy {result['test_accuracy']:.4f}, test loss {result['test_loss']:.4f} "
-             f"on {result['test_images']:,} images", "", f"{'class':<14} accuracy precision   recall"]
-    precision, recall = result.get("per_class_precision", {}), result.get("per_class_recall", {})
+             f"on {result['test_images']:,} images", "",
+             # A class's accuracy is its recall (right / images of that class): one column, not two equal ones.
+             f"{'class':<14} {'accuracy (= recall)':>19} {'precision':>9}"]
+    precision = result.get("per_class_precision", {})
     for name, acc in result["per_class_accuracy"].items():
-        cells = [acc, precision.get(name), recall.get(name)]
-        lines.append(f"{name:<14} " + " ".join(f"{'-' if v is None else f'{v:.3f}':>9}" for v in cells))
+        cells = [acc, precision.get(name)]
+        lines.append(f"{name:<14} " + " ".join(f"{'-' if v is None else f'{v:.3f}':>{w}}" for v, w in zip(cells, (19, 9))))
     if result.get("most_confused"):
         lines += ["", "most confused (true -> predicted):"]
         for pair in result["most_confused"]:

@@ -42,6 +42,7 @@ import numpy as np
 from . import _atomic, runs
 from .config import TrainConfig, _fraction, _positive_int
 from .errors import ConfigError, RunError, TrainingInterrupted
+from .training import _sayer
 
 RESULTS = "results.json"
 IMAGE_PIXELS = 28 * 28
@@ -380,10 +381,6 @@ def render(folder: str | os.PathLike[str], data: dict[str, Any] | None = None) -
 # Running
 
 
-def _say(verbose: bool) -> Callable[..., None]:
-    return (lambda *a, **k: print(*a, **k, flush=True)) if verbose else (lambda *a, **k: None)
-
-
 def _clear_keras() -> None:
     from ._backend import keras
 
@@ -448,7 +445,7 @@ def run_experiment(
     """
     spec = get_experiment(name)
     options = (options or ExperimentOptions()).resolved(spec.name)
-    say = _say(verbose)
+    say = _sayer(verbose)
     if dataset is None:
         from .datasets import open_dataset
 

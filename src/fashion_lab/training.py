@@ -198,7 +198,8 @@ class _Prepared:
 
 
 def _sayer(verbose: bool):
-    return print if verbose else (lambda *a, **k: None)
+    """``print`` (flushed, so progress shows through pipes) when verbose, else a function that does nothing."""
+    return (lambda *a, **k: print(*a, **k, flush=True)) if verbose else (lambda *a, **k: None)
 
 
 def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
