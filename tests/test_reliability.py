@@ -214,3 +214,27 @@ def test_seed_beyond_32_bits_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--seed", "5000000000"])
     assert "--seed: must be a whole number from 0 to 2147483647" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed KeyboardInterrupt
+def test_signal_swallowed_by_a_gc_callback_still_stops_at_the_epoch_boundary(tmp_path, synthetic_fashion):
+    """Python ignores exceptions raised inside garbage-collector callbacks (JAX has one); Ctrl-C landing
+    there must not be lost."""
+    import gc
+
+    class SignalInsideGC(_Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                def hook(phase, info):
+                    if phase == "start":
+                        gc.callbacks.remove(hook)
+                        os.kill(os.getpid(), signal.SIGINT)
+                        time.sleep(0.05)  # the handler runs here, inside the GC callback
+
+                gc.callbacks.append(hook)
+                gc.collect()
+
+    with pytest.raises(TrainingInterrupted):
+        train(TrainConfig(run_dir=str(tmp_path / "run"), epochs=4), callbacks=[SignalInsideGC()], verbose=False)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and metrics["epochs_run"] == 1

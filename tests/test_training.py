@@ -92,3 +92,17 @@ def test_default_run_dirs_are_distinct(tmp_path, synthetic_fashion):
     b = train(TrainConfig(epochs=1, runs_root=runs_root), verbose=False)
     assert a.dir != b.dir and a.dir.parent == b.dir.parent
     assert a.dir.name.endswith("fashion_mnist-h128")
+
+
+def test_per_batch_callback_sees_every_batch(tmp_path, synthetic_fashion):
+    class CountBatches(_Callback):
+        def on_train_begin(self, logs=None):
+            self.batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches += 1
+
+    counter = CountBatches()
+    run = train(_config(tmp_path, epochs=2, batch_size=50), callbacks=[counter], verbose=False)
+    assert counter.batches == 2 * 12  # 600 images / 50 per batch, per epoch
+    assert run.metrics["epochs_run"] == 2

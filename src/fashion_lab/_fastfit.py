@@ -32,11 +32,15 @@ def supported(model, callbacks: Sequence[Any] = ()) -> bool:
 
     if keras.backend.backend() != "jax" or getattr(model, "run_eagerly", False):
         return False
+    return not wants_batch_events(callbacks)
+
+
+def wants_batch_events(callbacks: Sequence[Any]) -> bool:
+    """True when a callback overrides a per-batch hook (``on_train_batch_end`` and the like)."""
+    import keras
+
     base = keras.callbacks.Callback
-    for cb in callbacks:
-        if any(getattr(type(cb), hook, None) is not getattr(base, hook) for hook in _BATCH_HOOKS):
-            return False
-    return True
+    return any(getattr(type(cb), hook, None) is not getattr(base, hook) for cb in callbacks for hook in _BATCH_HOOKS)
 
 
 def _state(model) -> tuple[list, list, list, list]:
@@ -123,6 +127,10 @@ def fit(
     import keras
 
     if not supported(model, callbacks):
+        if wants_batch_events(callbacks) and model.steps_per_execution != 1:
+            # Keras calls batch hooks once per execution: one step per execution lets them see every batch.
+            model.steps_per_execution = 1
+            model.train_function = model.test_function = None
         return model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
                          validation_batch_size=validation_batch_size, callbacks=list(callbacks), verbose=0,
                          shuffle=True, initial_epoch=initial_epoch)

@@ -9,9 +9,8 @@ whose loss or weights are NaN or infinite is not saved; the callback stops train
 ``diverged_epoch``.
 
 Writing happens on a background thread while the next epoch trains: at the end of an epoch the
-model's variables are copied by reference into a *shadow* model of the same architecture (JAX arrays
-are immutable, so this copies no data and training cannot change the snapshot), and the thread saves
-the shadow. :meth:`EpochCheckpoint.wait` joins it; training calls it before it reads or writes the
+model's variables are copied into a *shadow* model of the same architecture (a host copy of a few
+megabytes at most, so training cannot change or donate the snapshot), and the thread saves the shadow. :meth:`EpochCheckpoint.wait` joins it; training calls it before it reads or writes the
 run's files again (on train end, on interrupt).
 """
 
@@ -126,7 +125,8 @@ class EpochCheckpoint(_Callback):
         if not self._pairs:
             return None
         for source, copy in self._pairs:
-            copy.assign(source.value)
+            # A host copy, not a reference: Keras's model.fit donates its state buffers to the next step.
+            copy.assign(np.array(source.value, copy=True))
         return self._shadow
 
     def _write(self, model, record) -> None:
@@ -136,3 +136,39 @@ class EpochCheckpoint(_Callback):
             _atomic.write_json(self.run_dir / runs.CHECKPOINT, record)  # only after the model it describes
         except BaseException as e:  # reported by wait(), on the training thread
             self._error = e
+
+
+class StopRequest:
+    """Remembers a SIGINT/SIGTERM that arrived during training, and raises ``KeyboardInterrupt`` for it.
+
+    The signal handler raises at once, which abandons the current epoch wherever Python is. But Python
+    ignores an exception raised inside a garbage-collector callback (JAX runs one), so the request is
+    also remembered, and :class:`InterruptGuard` raises it at the next epoch boundary: a signal is
+    never lost.
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def handler(self, signum, frame):
+        self.signum = signum
+        raise KeyboardInterrupt(f"signal {signum}")
+
+
+class InterruptGuard(_Callback):
+    """First in the callback list: turns a remembered stop request into ``KeyboardInterrupt`` at an epoch
+    boundary, before the epoch's results are recorded (so the interrupted epoch is abandoned)."""
+
+    def __init__(self, request: StopRequest):
+        super().__init__()
+        self.request = request
+
+    def _check(self):
+        if self.request.signum is not None:
+            raise KeyboardInterrupt(f"signal {self.request.signum}")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()

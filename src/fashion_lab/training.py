@@ -241,44 +241,48 @@ def _truncate_history(path: Path, epochs: int) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """While training, SIGTERM behaves like Ctrl-C (KeyboardInterrupt), so both keep finished epochs."""
+def _signals_stop_training(request):
+    """While training, SIGINT (Ctrl-C) and SIGTERM go to ``request``, so both keep finished epochs."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {signum: signal.signal(signum, request.handler) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, verbose, *, initial_epoch, prior_seconds):
     from .callbacks import EpochPrinter, MetricsLog
-    from .checkpoint import EpochCheckpoint
+    from .checkpoint import EpochCheckpoint, InterruptGuard, StopRequest
 
     checkpoint = EpochCheckpoint(run_dir, prior_seconds)
+    stop = StopRequest()
+    # The guard comes first, so an epoch during which a stop signal arrived is abandoned, not recorded.
     # The history row is written before the checkpoint: whenever checkpoint.json says epoch k is done,
     # row k is on disk (a row newer than the checkpoint is dropped when the run is interrupted or resumed).
-    callbacks = [MetricsLog(run_dir / runs.HISTORY, samples_per_epoch=len(data.x), append=initial_epoch > 0), checkpoint]
+    callbacks = [InterruptGuard(stop),
+                 MetricsLog(run_dir / runs.HISTORY, samples_per_epoch=len(data.x), append=initial_epoch > 0),
+                 checkpoint]
     if verbose:
         callbacks.append(EpochPrinter(samples_per_epoch=len(data.x)))
     callbacks += _stop_callbacks(config, verbose) + list(user_callbacks)
 
     start = time.perf_counter()
     try:
-        with _sigterm_as_interrupt():
+        with _signals_stop_training(stop):
             # One compiled call per epoch with the data on the device (see _fastfit); falls back to
             # model.fit on other backends or when a callback wants per-batch events.
             _fastfit.fit(model, data.x, data.y, epochs=config.epochs, initial_epoch=initial_epoch,
                          batch_size=config.batch_size, seed=config.seed, validation_data=data.validation,
                          validation_batch_size=EVAL_BATCH, callbacks=callbacks)
     except KeyboardInterrupt:
-        checkpoint.wait()  # the last finished epoch's files are being written in the background
+        # The last finished epoch's files may still be being written in the background. If that write
+        # failed, checkpoint.json still describes the epoch before, whose model.keras is intact.
+        with contextlib.suppress(Exception):
+            checkpoint.wait()
         _record_interrupt(run_dir)
         raise TrainingInterrupted(_interrupt_message(run_dir)) from None
     except BaseException:
