@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from fashion_lab.experiments import dense_params
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 EPOCHS, BATCH, HIDDEN, LR = 5, 32, 128, 1e-3
@@ -62,16 +64,6 @@ def train_flops(params: int, samples: int, epochs: int) -> float:
         183.186
     """
     return 6.0 * params * samples * epochs
-
-
-def mlp_params(sizes) -> int:
-    """Parameters of a dense network with layer widths ``sizes`` (input first), biases included.
-
-    Example:
-        >>> mlp_params([784, 128, 10])
-        101770
-    """
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 def split_compile(epoch_seconds) -> tuple[float, float]:
@@ -193,15 +185,10 @@ def method_a(data, seed: int, workdir: Path) -> dict:
             "test_accuracy": run.metrics["test_accuracy"], "params": run.metrics["params"]}
 
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    import keras
-
-    return keras
-
-
 def method_b(data, seed: int, workdir: Path) -> dict:
     """The seed's code, as the lesson writes it, on the same Keras backend."""
+    from fashion_lab._backend import keras as _keras
+
     keras = _keras()
     (train_images, train_labels), (test_images, test_labels) = data
     keras.backend.clear_session()
@@ -298,7 +285,7 @@ def method_c(data, seed: int, workdir: Path) -> dict:
     fit_s = time.perf_counter() - fit_start
     test_acc = float(jnp.mean(jnp.argmax(jax.jit(forward)(params, xt), -1) == yt))
     return {"fit_s": fit_s, "epoch_s": epoch_s, "call_s": time.perf_counter() - start, "test_accuracy": test_acc,
-            "params": mlp_params([784, HIDDEN, 10])}
+            "params": dense_params([HIDDEN])}
 
 
 IN_PROCESS = {"A": method_a, "B": method_b, "C": method_c}

@@ -21,7 +21,7 @@ def bench():
 
 
 def test_flops_of_the_seed_recipe(bench):
-    params = bench.mlp_params([784, 128, 10])
+    params = bench.dense_params([128])
     assert params == 101_770
     assert bench.train_flops(params, 60_000, 5) == pytest.approx(183.186e9)
 
