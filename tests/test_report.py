@@ -87,6 +87,17 @@ def test_train_early_stopping_keeps_the_best_weights(tmp_path, synthetic_fashion
     history = [float(line.split(",")[3]) for line in (tmp_path / "es" / "history.csv").read_text().splitlines()[1:]]
     assert metrics["best_epoch"] == 1 + history.index(min(history))
     assert metrics["validation_loss"] == pytest.approx(min(history))
+    # The saved model is the best epoch's, not the last one's: its validation loss is the minimum.
+    from fashion_lab import load_run, normalize, open_dataset
+    from fashion_lab.training import split_validation
+
+    run = load_run(tmp_path / "es")
+    ds = open_dataset("fashion_mnist")
+    _, (x_val, y_val) = split_validation(normalize(ds.x_train), ds.y_train.astype("int32"), 0.2, run.config.seed)
+    saved_loss = run.load_model().evaluate(x_val, y_val, verbose=0)[0]
+    assert saved_loss == pytest.approx(min(history), rel=1e-4)
+    if metrics["best_epoch"] < len(history):
+        assert saved_loss != pytest.approx(history[-1], rel=1e-4)
     assert main(["train", "--early-stopping", "2"]) == 2
     assert "needs a validation split" in capsys.readouterr().err
 
