@@ -172,6 +172,8 @@ def test_layer_size_writes_table_plots_and_report(tmp_path, synthetic_fashion):
     data = json.loads((out / "results.json").read_text())
     assert data["analysis"]["cost_model"]["points"] == 2
     assert [p["hidden"] for p in data["analysis"]["predictions"]] == [64]  # 32 left out leaves one size: no fit
+    assert data["analysis"]["unpredicted"] == [32]
+    assert any(f.startswith("No prediction for 32 units") for f in data["findings"])
     assert data["dataset"]["validation"] == 60 and data["dataset"]["train"] == 540
     assert (out / "runs" / "h8-seed0" / "metrics.json").is_file()
     page = (out / "report.html").read_text()

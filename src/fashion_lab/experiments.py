@@ -538,10 +538,11 @@ def layer_size_analysis(summary: list[dict[str, Any]], predict: Sequence[int] = 
     """
     cost, trend = _layer_size_models(summary)
     by_size = {r["hidden"]: r for r in summary}
-    predictions = []
+    predictions, unpredicted = [], []
     for size in predict:
         c, t = _layer_size_models(summary, exclude=size) if size in by_size else (cost, trend)
-        if c is None:
+        if c is None:  # fewer than two other sizes to fit on
+            unpredicted.append(size)
             continue
         params = dense_params([size])
         measured = by_size.get(size, {})
@@ -554,7 +555,7 @@ def layer_size_analysis(summary: list[dict[str, Any]], predict: Sequence[int] = 
             "measured_validation_accuracy": measured.get("validation_accuracy"),
             "fitted_on": sorted(r["hidden"] for r in summary if r["hidden"] != size),
         })
-    return {"cost_model": cost, "accuracy_trend": trend, "predictions": predictions}
+    return {"cost_model": cost, "accuracy_trend": trend, "predictions": predictions, "unpredicted": unpredicted}
 
 
 def layer_size_findings(summary: list[dict[str, Any]], analysis: dict[str, Any]) -> list[str]:
@@ -599,6 +600,9 @@ def layer_size_findings(summary: list[dict[str, Any]], analysis: dict[str, Any])
         else:
             sentence += " (not measured; an extrapolation)."
         findings.append(sentence)
+    if analysis.get("unpredicted"):
+        findings.append(f"No prediction for {', '.join(map(str, analysis['unpredicted']))} units: the models need at "
+                        f"least two other measured sizes to fit on; add sizes to --hidden.")
     return findings
 
 
