@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from fashion_lab import _atomic
 from fashion_lab.experiments import dense_params
 
 HERE = Path(__file__).resolve().parent
@@ -592,8 +593,8 @@ def main(argv=None) -> int:
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
         name = args.name or machine_slug(machine["cpu"], machine["cores"])
-        (RESULTS / f"{name}.md").write_text(text)
-        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+        _atomic.write_text(RESULTS / f"{name}.md", text)
+        _atomic.write_text(RESULTS / f"{name}.json", json.dumps(result, indent=2, default=float) + "\n")
         print(f"wrote {RESULTS / name}.md and .json")
     return 0
 

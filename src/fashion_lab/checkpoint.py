@@ -85,18 +85,19 @@ class EpochCheckpoint(_Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        weights_ok = all(np.isfinite(np.asarray(w)).all() for w in self.model.get_weights())
-        if not (_finite(logs.get("loss")) and weights_ok):
-            self.diverged_epoch = epoch + 1
-            self.model.stop_training = True
-            return
-        self.wait()
+        self.wait()  # the previous epoch's save is done before its shadow is overwritten
         record = {
             "epoch": epoch + 1,
             "fit_seconds": round(self.prior_seconds + time.perf_counter() - self._start, 4),
             "numpy_rng": rng_to_json(np.random.get_state()),
         }
-        target = self._snapshot() if self.background else None
+        target, weights = self._snapshot() if self.background else (None, None)
+        if weights is None:
+            weights = self.model.get_weights()
+        if not (_finite(logs.get("loss")) and all(np.isfinite(w).all() for w in weights)):
+            self.diverged_epoch = epoch + 1
+            self.model.stop_training = True
+            return
         if target is None:
             self._write(self.model, record)
             return
@@ -116,18 +117,23 @@ class EpochCheckpoint(_Callback):
             raise error
 
     def _snapshot(self):
+        """Copy the model's and optimizer's variables into the shadow; returns (shadow, the model's weights).
+
+        ``(None, None)`` when the model cannot be shadowed: it is then saved in the foreground.
+        """
         try:
             if self._shadow is None:
                 self._shadow = _shadow_of(self.model)
                 self._pairs = _pairs(self.model, self._shadow)
-        except Exception:  # a model the shadow cannot copy is saved in the foreground instead
+        except Exception:
             self._pairs = None
         if not self._pairs:
-            return None
-        for source, copy in self._pairs:
-            # A host copy, not a reference: Keras's model.fit donates its state buffers to the next step.
-            copy.assign(np.array(source.value, copy=True))
-        return self._shadow
+            return None, None
+        # Host copies, not references: Keras's model.fit donates its state buffers to the next step.
+        arrays = [np.array(source.value, copy=True) for source, _ in self._pairs]
+        for (_, copy), array in zip(self._pairs, arrays):
+            copy.assign(array)
+        return self._shadow, arrays[: len(self.model.variables)]
 
     def _write(self, model, record) -> None:
         try:

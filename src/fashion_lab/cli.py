@@ -295,8 +295,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .errors import ConfigError
-
     if not args.images and not args.index:
         raise ConfigError("give image files to classify, or --index N for dataset images; "
                           "for example: fashion-lab predict runs/<run> shoe.jpg")

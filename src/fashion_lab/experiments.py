@@ -355,10 +355,7 @@ def load_results(folder: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(folder) / RESULTS
     if not path.is_file():
         raise RunError(f"{folder} has no {RESULTS}; give a folder made by fashion-lab experiment.")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as e:
-        raise RunError(f"{path} is damaged ({e}); run the experiment again.") from None
+    return runs.read_json(path)
 
 
 def render(folder: str | os.PathLike[str], data: dict[str, Any] | None = None) -> Path:
@@ -877,7 +874,7 @@ def _layer_rows(model, variant: str) -> list[dict[str, Any]]:
     for layer in model.layers:
         shape = tuple(layer.output.shape)
         rows.append({"model": variant, "layer": layer.name, "type": type(layer).__name__,
-                     "output_shape": str(shape).replace("None", "None"), "params": int(layer.count_params())})
+                     "output_shape": str(shape), "params": int(layer.count_params())})
     return rows
 
 
