@@ -215,10 +215,15 @@ def _load_dir(spec: DatasetSpec, folder: Path, *, verify: bool) -> tuple[dict, d
                 f"{spec.title} file {fspec.filename}(.gz) is missing from {folder}. "
                 f"The folder needs all four files: {', '.join(f.filename + '(.gz)' for f in spec.files.values())}. {spec.install_hint}"
             )
-        data = read_file_bytes(path)
+        try:
+            data = read_file_bytes(path)
+            if not verify:
+                arrays[role] = _decode(spec, role, path, data)
+        except DataError as e:  # say how to fix it, as the checksum message does
+            raise DataError(f"{e} Replace it with a fresh copy. {spec.install_hint}") from None
         if verify:
-            _check(spec, role, path, data)
-        arrays[role] = _decode(spec, role, path, data)
+            _check(spec, role, path, data)  # a checksum match also proves the format, so decode after it
+            arrays[role] = _decode(spec, role, path, data)
         raws[role] = data
         paths[role] = path
     return arrays, raws, paths
