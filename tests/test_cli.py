@@ -103,3 +103,18 @@ def test_console_script_help_and_error_without_traceback(tmp_path):
     done = subprocess.run([exe, "data", "--data-dir", str(bad)], capture_output=True, text=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "train-images-idx3-ubyte.gz is empty" in done.stderr
+
+
+def test_mnist_exercise_path_on_synthetic_idx_files(synthetic_dir, tmp_path, capsys):
+    # The seed's MNIST exercise (stop at 99% in fewer than 9 epochs), on IDX files in MNIST's layout made
+    # by the tests: there is no offline MNIST here, and made-up files cannot match its pinned checksums.
+    run_dir = tmp_path / "mnist"
+    argv = ["train", "--dataset", "mnist", "--data-dir", str(synthetic_dir), "--no-verify", "--hidden", "512",
+            "--stop-at-accuracy", "0.99", "--epochs", "9", "--run-dir", str(run_dir)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "data: mnist from --data-dir" in out and "(not verified)" in out
+    assert "Reached 99% accuracy so cancelling training!" in out
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["stopped_early"] is True and metrics["epochs_run"] < 9
+    assert json.loads((run_dir / "config.json").read_text())["config"]["dataset"] == "mnist"
