@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import warnings
 
-import numpy as np
 import pytest
 
 from fashion_lab import EpochPrinter, MetricsLog, StopAtAccuracy, StopAtLoss, build_model, normalize

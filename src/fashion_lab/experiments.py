@@ -26,7 +26,6 @@ or from Python:
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import shutil
@@ -893,7 +892,7 @@ def _run_no_flatten(opts: ExperimentOptions, dataset, folder: Path, say, verbose
     broken = build_model(hidden, flatten=False, num_classes=len(dataset.classes), learning_rate=opts.learning_rate)
     rows = _layer_rows(broken, "without Flatten")
     output_shape = str(tuple(broken.layers[-1].output.shape))
-    say(f"  without Flatten: " + " -> ".join(f"{r['layer']} {r['output_shape']}" for r in rows))
+    say("  without Flatten: " + " -> ".join(f"{r['layer']} {r['output_shape']}" for r in rows))
     say(f"  labels: shape {y.shape} (one class per image); one training step on {batch} images ...")
     example_output = np.asarray(broken.predict(x[:1], verbose=0))[0]
     try:

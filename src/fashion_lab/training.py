@@ -12,7 +12,6 @@ Example (as the CLI runs it):
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
 import shutil
 import signal
@@ -194,7 +193,6 @@ class _Prepared:
         (self.x, self.y), self.validation = split_validation(x_all, y_all, config.validation_split, config.seed)
         self.x_test = prepare_images(dataset.x_test, normalized=config.normalize)
         self.y_test = dataset.y_test.astype(np.int32)
-
 
 
 def _sayer(verbose: bool):
