@@ -17,7 +17,6 @@ Example (the seed's ``myCallback``, done right):
 from __future__ import annotations
 
 import csv
-import math
 import os
 import sys
 import time
@@ -25,6 +24,8 @@ import warnings
 from pathlib import Path
 
 from ._backend import keras as _keras
+from .config import _fraction, _is_number, _positive_number
+from .errors import ConfigError
 
 _Callback = _keras().callbacks.Callback
 
@@ -53,8 +54,8 @@ class TargetStop(_Callback):
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}.")
-        if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target):
-            raise ValueError(f"target must be a finite number, got {target!r}.")
+        if not _is_number(target):
+            raise ConfigError(f"target must be a finite number, got {target!r}.")
         self.target = float(target)
         self.monitor = monitor
         self.mode = mode
@@ -118,10 +119,7 @@ class StopAtAccuracy(TargetStop):
     """
 
     def __init__(self, target: float, monitor: str = "accuracy", verbose: bool = True):
-        if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target <= 1:
-            raise ValueError(
-                f"StopAtAccuracy target must be in (0, 1], got {target!r}; for 60% accuracy pass 0.6."
-            )
+        _fraction("StopAtAccuracy target", target, low_open=True, high_open=False, example="for 60% accuracy pass 0.6")
         super().__init__(target, monitor=monitor, mode="max", verbose=verbose)
 
     def message(self, value: float) -> str:
@@ -143,8 +141,7 @@ class StopAtLoss(TargetStop):
     """
 
     def __init__(self, target: float, monitor: str = "loss", verbose: bool = True):
-        if isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0:
-            raise ValueError(f"StopAtLoss target must be a number > 0, got {target!r}; for example 0.3.")
+        _positive_number("StopAtLoss target", target, example="for example 0.3")
         super().__init__(target, monitor=monitor, mode="min", verbose=verbose)
 
     def message(self, value: float) -> str:

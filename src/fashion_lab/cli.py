@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .config import MAX_SEED
 from .errors import ConfigError, FashionLabError, OutputError
 
 DATASET_NAMES = ("fashion_mnist", "mnist")
@@ -47,8 +48,8 @@ def _non_negative_int(text: str) -> int:
 
 def _seed(text: str) -> int:
     value = _non_negative_int(text)
-    if value >= 2**31:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {2**31 - 1}, got {text!r}")
+    if value >= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED - 1}, got {text!r}")
     return value
 
 

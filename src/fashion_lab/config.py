@@ -33,8 +33,19 @@ def _positive_int(name: str, value: Any) -> int:
     return value
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_number(name: str, value: Any, *, example: str) -> float:
+    """``value`` as a float when it is a finite number > 0; otherwise a :class:`ConfigError` naming ``name``."""
+    if not (_is_number(value) and value > 0):
+        raise ConfigError(f"{name} must be a number > 0, got {value!r}; {example}.")
+    return float(value)
+
+
 def _fraction(name: str, value: Any, *, low_open: bool, high_open: bool, example: str) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = _is_number(value)
     if ok:
         ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
     if not ok:
@@ -87,17 +98,11 @@ class TrainConfig:
             _positive_int("each hidden size", h)
         _positive_int("epochs", self.epochs)
         _positive_int("batch size", self.batch_size)
-        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) or not (
-            math.isfinite(self.learning_rate) and self.learning_rate > 0
-        ):
-            raise ConfigError(f"learning rate must be a number > 0, got {self.learning_rate!r}; the seed uses 0.001.")
+        _positive_number("learning rate", self.learning_rate, example="the seed uses 0.001")
         if self.stop_at_accuracy is not None:
             _fraction("stop-at-accuracy target", self.stop_at_accuracy, low_open=True, high_open=False, example="for 60% pass 0.6")
-        if self.stop_at_loss is not None and not (
-            isinstance(self.stop_at_loss, (int, float)) and not isinstance(self.stop_at_loss, bool)
-            and math.isfinite(self.stop_at_loss) and self.stop_at_loss > 0
-        ):
-            raise ConfigError(f"stop-at-loss target must be a number > 0, got {self.stop_at_loss!r}; for example 0.3.")
+        if self.stop_at_loss is not None:
+            _positive_number("stop-at-loss target", self.stop_at_loss, example="for example 0.3")
         if self.validation_split:
             _fraction("validation split", self.validation_split, low_open=True, high_open=True, example="for 10% pass 0.1")
         if self.early_stopping is not None:
