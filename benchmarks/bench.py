@@ -171,16 +171,13 @@ def _timed(fn) -> float:
 
 def method_a(data, seed: int, workdir: Path) -> dict:
     """fashion_lab.train as a user runs it; fit_s is the run's own fit_seconds."""
-    import csv
-
-    from fashion_lab import TrainConfig, train
+    from fashion_lab import TrainConfig, runs, train
 
     run_dir = workdir / f"a-{seed}-{time.monotonic_ns()}"
     start = time.perf_counter()
     run = train(TrainConfig(seed=seed, run_dir=str(run_dir)), verbose=False)
     total = time.perf_counter() - start
-    with open(run.dir / "history.csv", newline="") as f:
-        epoch_s = [float(row["epoch_seconds"]) for row in csv.DictReader(f)]
+    epoch_s = runs.read_history(run.dir / runs.HISTORY)["epoch_seconds"]
     shutil.rmtree(run_dir, ignore_errors=True)
     return {"fit_s": run.metrics["fit_seconds"], "epoch_s": epoch_s, "call_s": total,
             "test_accuracy": run.metrics["test_accuracy"], "params": run.metrics["params"]}

@@ -137,8 +137,7 @@ class EpochCheckpoint(_Callback):
 
     def _write(self, model, record) -> None:
         try:
-            with _atomic.atomic_path(self.run_dir / runs.MODEL) as tmp:  # tmp ends in .keras, as model.save requires
-                model.save(tmp)
+            runs.save_model(model, self.run_dir)
             _atomic.write_json(self.run_dir / runs.CHECKPOINT, record)  # only after the model it describes
         except BaseException as e:  # reported by wait(), on the training thread
             self._error = e

@@ -182,7 +182,7 @@ _METRIC_ROWS = (  # key, label, split
     ("test_loss", "loss", "test"), ("test_accuracy", "accuracy", "test"),
 )
 _RUN_IMAGES = {runs.CURVES: "Loss and accuracy per epoch.", runs.CONFUSION: "Confusion matrix on the test set.",
-               "misclassified.png": "Misclassified test images: true -> predicted."}
+               runs.MISCLASSIFIED: "Misclassified test images: true -> predicted."}
 
 
 def run_findings(metrics: dict[str, Any], history: dict[str, list[float]], config: dict[str, Any] | None = None) -> list[str]:
@@ -243,9 +243,8 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
         metrics_html += key_value_table(other, heading="measurement")
     sections = [("Findings", _findings(run_findings(m, run.history, config))), ("What was run", what),
                 ("Results", metrics_html + f'<p class="note">{_esc(SPLIT_NOTE_RUN)}</p>')]
-    history_path = run.dir / runs.HISTORY
-    if history_path.is_file():
-        full = runs.read_history(history_path)
+    if run.history:  # load_run read history.csv, every column included
+        full = run.history
         keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds", "samples_per_second") if k in full]
         n = len(full.get(keys[0], [])) if keys else 0
         rows = [{"epoch": i + 1, **{k: full[k][i] for k in keys if i < len(full[k])}} for i in range(n)]

@@ -117,6 +117,14 @@ def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def save_model(model, run_dir: str | os.PathLike[str]) -> None:
+    """Write ``model`` (with its optimizer state) to the run's ``model.keras`` through a temporary file and a rename."""
+    from . import _atomic
+
+    with _atomic.atomic_path(Path(run_dir) / MODEL) as tmp:  # tmp ends in .keras, as model.save requires
+        model.save(tmp)
+
+
 def remove_artifacts(run_dir: str | os.PathLike[str]) -> None:
     """Delete the files a run writes (and only those) from ``run_dir``."""
     for name in ARTIFACTS:

@@ -281,8 +281,7 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
         # failed, checkpoint.json still describes the epoch before, whose model.keras is intact.
         with contextlib.suppress(Exception):
             checkpoint.wait()
-        _record_interrupt(run_dir)
-        raise TrainingInterrupted(_interrupt_message(run_dir)) from None
+        raise TrainingInterrupted(_record_interrupt(run_dir)) from None
     except BaseException:
         with contextlib.suppress(Exception):
             checkpoint.wait()
@@ -330,8 +329,7 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
     if config.early_stopping is not None or config.restore_best:  # EarlyStopping restored the best epoch's weights
         best = metrics["best_epoch"] - 1
         metrics.update(restored_best=True, validation_accuracy=hist["val_accuracy"][best], validation_loss=hist["val_loss"][best])
-        with _atomic.atomic_path(run_dir / runs.MODEL) as tmp:  # the per-epoch checkpoint holds the last epoch's
-            model.save(tmp)
+        runs.save_model(model, run_dir)  # the per-epoch checkpoint holds the last epoch's weights, not the best
 
     _atomic.write_json(run_dir / runs.METRICS, metrics)
     from .plots import plot_curves
@@ -348,20 +346,14 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
     return runs.Run(dir=run_dir, config=config, history=hist, metrics=metrics, model=model)
 
 
-def _record_interrupt(run_dir: Path) -> None:
+def _record_interrupt(run_dir: Path) -> str:
+    """Mark an interrupted run in metrics.json, keep its finished epochs, and return the message for the user."""
     checkpoint = run_dir / runs.CHECKPOINT
-    if not checkpoint.exists():
-        return  # nothing finished: train() removes the directory
+    if not checkpoint.exists():  # nothing finished: train() removes the directory
+        return "training interrupted before the first epoch finished; nothing was saved."
     done = runs.read_json(checkpoint)["epoch"]
     _truncate_history(run_dir / runs.HISTORY, done)
     _atomic.write_json(run_dir / runs.METRICS, {"interrupted": True, "epochs_run": done,
                                                  "resume": f"fashion-lab train --resume {run_dir}"})
-
-
-def _interrupt_message(run_dir: Path) -> str:
-    checkpoint = run_dir / runs.CHECKPOINT
-    if not checkpoint.exists():
-        return "training interrupted before the first epoch finished; nothing was saved."
-    done = runs.read_json(checkpoint)["epoch"]
     return (f"training interrupted; the {done} finished epoch{'s' if done != 1 else ''} are saved in {run_dir} "
             f"(history.csv, model.keras). Continue with: fashion-lab train --resume {run_dir}")
