@@ -93,7 +93,14 @@ def parse_idx(data: bytes, *, name: str = "IDX data") -> np.ndarray:
             f"{name} is {'truncated' if len(data) < expected else 'longer than its header says'}: "
             f"its header declares shape {dims} ({expected} bytes in all) but the data has {len(data)} bytes."
         )
-    array = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    try:
+        array = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    except ValueError:
+        # An empty array whose other dimensions are absurd (e.g. (0, 469762048, 3926827264)): the sizes add up,
+        # but numpy cannot hold such a shape.
+        raise IdxFormatError(
+            f"{name} has a damaged header: it declares shape {dims}, which no array can have."
+        ) from None
     return array.astype(dtype.newbyteorder("="), copy=False) if dtype.byteorder == ">" else array
 
 
