@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import warnings
 
 import pytest
@@ -94,13 +95,22 @@ def test_metrics_log_writes_each_epoch_as_it_ends(data, tmp_path):
     path = tmp_path / "log" / "history.csv"
     seen = []
 
+    held = []
+
     class Peek(_Callback):  # runs after MetricsLog: the row must already be on disk
         def on_epoch_end(self, epoch, logs=None):
             with open(path) as f:
                 seen.append(len(list(csv.DictReader(f))))
+            if not held:
+                held.append(open(path))
 
     _fit(data, [MetricsLog(path, samples_per_epoch=240), Peek()], epochs=3, validation_split=0.25)
     assert seen == [1, 2, 3]
+    # Later epochs replaced the file through a rename: a reader of the first version still sees it whole,
+    # and no temporary file is left behind.
+    with held[0] as first:
+        assert len(list(csv.DictReader(first))) == 1
+    assert os.listdir(path.parent) == ["history.csv"]
     with open(path) as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds", "samples_per_second"]

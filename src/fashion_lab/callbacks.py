@@ -17,12 +17,14 @@ Example (the seed's ``myCallback``, done right):
 from __future__ import annotations
 
 import csv
+import io
 import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
+from . import _atomic
 from ._backend import keras as _keras
 from .config import _fraction, _is_number, _positive_number
 from .errors import ConfigError
@@ -173,7 +175,11 @@ def _ordered_keys(logs: dict) -> list[str]:
 
 
 class MetricsLog(_EpochClock):
-    """Append one CSV row per epoch, flushed as the epoch ends, so a crash keeps every finished epoch.
+    """Write ``history.csv`` with one row per epoch, replaced atomically as each epoch ends.
+
+    The whole file is rewritten through a temporary file and a rename after every epoch (a few hundred
+    bytes, well under a millisecond), so a crash or kill at any moment leaves every finished epoch and
+    never half a row.
 
     Columns: ``epoch`` (from 1), the logged metrics (``loss``, ``accuracy``, then ``val_loss``,
     ``val_accuracy`` when present), ``epoch_seconds`` and ``samples_per_second``.
@@ -196,36 +202,29 @@ class MetricsLog(_EpochClock):
         super().__init__(samples_per_epoch)
         self.path = Path(path)
         self.append = append
-        self._file = None
-        self._writer = None
+        self._rows: list[list] = []
         self._columns: list[str] | None = None
 
     def on_train_begin(self, logs=None):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._columns = None
-        if self.append and self.path.exists() and self.path.stat().st_size > 0:
+        self._columns, self._rows = None, []
+        if self.append and self.path.exists():
             with open(self.path, newline="") as f:
-                self._columns = next(csv.reader(f), None)
-            self._file = open(self.path, "a", newline="")
-        else:
-            self._file = open(self.path, "w", newline="")
-        self._writer = csv.writer(self._file)
+                rows = [row for row in csv.reader(f) if row]
+            if rows:
+                self._columns, self._rows = rows[0], rows[1:]
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         seconds, rate = self._timing()
         if self._columns is None:
             self._columns = ["epoch", *_ordered_keys(logs), "epoch_seconds", "samples_per_second"]
-            self._writer.writerow(self._columns)
         values = {"epoch": epoch + 1, "epoch_seconds": round(seconds, 4), "samples_per_second": "" if rate is None else round(rate, 1)}
         values.update({k: float(v) for k, v in logs.items()})
-        self._writer.writerow([values.get(c, "") for c in self._columns])
-        self._file.flush()  # in the kernel now: a crash or kill of this process keeps the row
-
-    def on_train_end(self, logs=None):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._rows.append([values.get(c, "") for c in self._columns])
+        text = io.StringIO()
+        csv.writer(text).writerows([self._columns, *self._rows])
+        _atomic.write_text(self.path, text.getvalue())
 
 
 class EpochPrinter(_EpochClock):

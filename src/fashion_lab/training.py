@@ -90,7 +90,7 @@ def train(
     """Train a network as ``config`` says, write its run directory, and return the :class:`~fashion_lab.runs.Run`.
 
     After every finished epoch the model (with its optimizer state) is written to ``model.keras``
-    through a temporary file and a rename, and a row is appended to ``history.csv``; so Ctrl-C or
+    through a temporary file and a rename, and ``history.csv`` is replaced with one more row; so Ctrl-C or
     SIGTERM loses only the current epoch, and :func:`resume` continues the run.
 
     Args:
