@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _fasteval
+
 _BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
 
 
@@ -153,8 +155,8 @@ def fit(
         _assign(model, state)  # the model's variables hold this epoch's weights before any callback runs
         logs = {name: float(value) for name, value in jax.device_get(epoch_logs).items()}
         if validation_data is not None:
-            val = model.evaluate(*validation_data, batch_size=validation_batch_size, verbose=0, return_dict=True)
-            logs.update({f"val_{name}": float(value) for name, value in val.items()})
+            val = _fasteval.evaluate(model, *validation_data, batch_size=validation_batch_size)
+            logs.update({f"val_{name}": value for name, value in val.items()})
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break

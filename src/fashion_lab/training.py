@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _atomic, _fastfit, runs
+from . import _atomic, _fasteval, _fastfit, runs
 from .config import TrainConfig
 from .datasets import Dataset, open_dataset
 from .errors import RunError, TrainingDiverged, TrainingInterrupted
@@ -305,13 +305,13 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
             f"(metrics.json: failed: true); its model.keras, if any, is from the last finite epoch."
         )
 
-    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
-    train_loss, train_accuracy = model.evaluate(data.x, data.y, batch_size=EVAL_BATCH, verbose=0)
+    test = _fasteval.evaluate(model, data.x_test, data.y_test, batch_size=EVAL_BATCH)
+    on_train = _fasteval.evaluate(model, data.x, data.y, batch_size=EVAL_BATCH)
     metrics = {
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
-        "train_accuracy": float(train_accuracy),
-        "train_loss": float(train_loss),
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "train_accuracy": on_train["accuracy"],
+        "train_loss": on_train["loss"],
         "epochs_run": epochs_run,
         "stopped_early": epochs_run < config.epochs,
         "fit_seconds": round(fit_seconds, 4),

@@ -1,0 +1,165 @@
+"""Evaluation and prediction for the seed's networks in one compiled call shared by models of a shape.
+
+On the JAX backend, ``model.evaluate`` and ``model.predict`` compile a function per model (and, for
+``evaluate`` with several steps per execution, per number of batches in a call). For the seed's small
+networks that compilation costs far more than the arithmetic: about 0.4 s per model to evaluate the
+test and training sets, against a few hundredths of a second of work. A layer-size experiment that
+trains a dozen models pays it a dozen times, plus once more per model for the validation set.
+
+A model that is a plain stack of layers, ``Flatten`` then ``Dense`` layers with relu, softmax or no
+activation (what :func:`fashion_lab.build_model` makes), compiled with sparse categorical cross-entropy
+and accuracy, is evaluated here by one jitted function of its *weights*: compiled once per layer shapes
+and number of images, then reused by every model of that shape (every seed of an experiment, the
+validation set after every epoch). It computes what Keras computes: the probabilities are normalised,
+clipped to ``[epsilon, 1 - epsilon]`` and logged for the loss, averaged over the images; the accuracy
+is the share of images whose largest probability is the true class. Any other model (another loss,
+extra layers, the "no Flatten" model, another backend) goes to Keras's own ``evaluate``/``predict``.
+
+Example:
+    >>> import numpy as np
+    >>> from fashion_lab import build_model
+    >>> from fashion_lab._fasteval import evaluate, probabilities
+    >>> model = build_model()
+    >>> x, y = np.zeros((5, 28, 28), np.float32), np.zeros(5, np.uint8)
+    >>> probabilities(model, x).shape
+    (5, 10)
+    >>> sorted(evaluate(model, x, y))
+    ['accuracy', 'loss']
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+CHUNK = 2048  # images per compiled call: one shape for every data size, and bounded memory for wide layers
+
+
+def plan(model, *, for_loss: bool = False) -> tuple[str, ...] | None:
+    """The Dense layers' activation names when ``model`` can take the shared path, else None.
+
+    Args:
+        model: a Keras model.
+        for_loss: also require the compiled loss and metrics that :func:`evaluate` reproduces
+            (sparse categorical cross-entropy, accuracy). Defaults to False (enough for prediction).
+    """
+    import keras
+
+    if keras.backend.backend() != "jax" or not isinstance(model, keras.Sequential):
+        return None
+    layers = model.layers
+    if len(layers) < 2 or type(layers[0]) is not keras.layers.Flatten or layers[0].data_format != "channels_last":
+        return None
+    names = {keras.activations.relu: "relu", keras.activations.softmax: "softmax", keras.activations.linear: "linear"}
+    activations = []
+    for layer in layers[1:]:
+        if (
+            type(layer) is not keras.layers.Dense
+            or not layer.use_bias
+            or layer.activation not in names
+            or getattr(layer, "lora_enabled", False)
+            or getattr(layer, "quantization_mode", None) is not None
+            or layer.dtype_policy.name != "float32"
+            or layer.kernel_regularizer is not None
+            or layer.bias_regularizer is not None
+            or layer.activity_regularizer is not None
+        ):
+            return None
+        activations.append(names[layer.activation])
+    if for_loss:
+        config = model.get_compile_config() if model.compiled else None
+        if not config or config.get("loss") != "sparse_categorical_crossentropy" or config.get("metrics") != ["accuracy"]:
+            return None
+        if config.get("loss_weights") is not None or config.get("weighted_metrics") is not None:
+            return None
+    return tuple(activations)
+
+
+def _weights(model) -> list:
+    return [(layer.kernel.value, layer.bias.value) for layer in model.layers[1:]]
+
+
+@functools.cache
+def _compiled():
+    """The jitted functions, made on first use (importing JAX is kept off the CLI's start-up path).
+
+    Both take one chunk of exactly CHUNK images (the last chunk padded), so each compiles once per layer
+    shapes, whatever the number of images.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    def forward(weights, x, activations):
+        x = x.reshape(x.shape[0], -1).astype(jnp.float32)
+        for (kernel, bias), activation in zip(weights, activations):
+            x = x @ kernel + bias
+            if activation == "relu":
+                x = jax.nn.relu(x)
+            elif activation == "softmax":
+                x = jax.nn.softmax(x, axis=-1)
+        return x
+
+    @functools.partial(jax.jit, static_argnames="activations")
+    def predict(weights, x, activations):
+        return forward(weights, x, activations)
+
+    @functools.partial(jax.jit, static_argnames=("activations", "epsilon"))
+    def loss_and_correct(weights, x, y, valid, activations, epsilon):
+        """Sums over the first ``valid`` images: cross-entropy as Keras computes it, and correct predictions."""
+        p = forward(weights, x, activations)
+        y = y.astype(jnp.int32)
+        picked = jnp.take_along_axis(p / p.sum(axis=-1, keepdims=True), y[:, None], axis=-1)[:, 0]
+        keep = jnp.arange(x.shape[0]) < valid
+        loss = jnp.where(keep, -jnp.log(jnp.clip(picked, epsilon, 1.0 - epsilon)), 0.0).sum()
+        return loss, (keep & (jnp.argmax(p, axis=-1) == y)).sum()
+
+    return predict, loss_and_correct
+
+
+def _chunks(*arrays):
+    """Yield ``(valid, chunk, ...)``: CHUNK-image slices of ``arrays``, the last one padded with zeros."""
+    n = len(arrays[0])
+    for start in range(0, n, CHUNK):
+        parts = [a[start:start + CHUNK] for a in arrays]
+        valid = len(parts[0])
+        if valid < CHUNK:
+            parts = [np.concatenate([p, np.zeros((CHUNK - valid, *p.shape[1:]), p.dtype)]) for p in parts]
+        yield (valid, *parts)
+
+
+def probabilities(model, x: np.ndarray, *, batch_size: int = 10_000) -> np.ndarray:
+    """``model.predict(x)``: class probabilities, through the shared compiled path when the model allows.
+
+    Args:
+        model: a Keras model.
+        x: preprocessed images (what the model was trained on).
+        batch_size: batch size for Keras's own ``predict`` when the model cannot take the shared path.
+    """
+    activations = plan(model)
+    if activations is None or len(x) == 0:
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    predict, _ = _compiled()
+    weights = _weights(model)
+    return np.concatenate([np.asarray(predict(weights, chunk, activations))[:valid] for valid, chunk in _chunks(x)])
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, *, batch_size: int = 1024) -> dict[str, float]:
+    """``model.evaluate(x, y, return_dict=True)``: ``{"loss": ..., "accuracy": ...}``, shared path when possible.
+
+    Args:
+        model: a compiled Keras model.
+        x, y: preprocessed images and integer labels.
+        batch_size: batch size for Keras's own ``evaluate`` when the model cannot take the shared path.
+    """
+    import keras
+
+    activations = plan(model, for_loss=True)
+    if activations is None or len(x) == 0:
+        logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+        return {name: float(value) for name, value in logs.items()}
+    _, loss_and_correct = _compiled()
+    weights, epsilon = _weights(model), float(keras.config.epsilon())
+    sums = [loss_and_correct(weights, xc, yc, np.int32(valid), activations, epsilon) for valid, xc, yc in _chunks(x, np.asarray(y))]
+    loss, correct = (sum(float(v) for v in column) for column in zip(*sums))
+    return {"loss": loss / len(x), "accuracy": correct / len(x)}

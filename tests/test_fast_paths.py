@@ -1,0 +1,74 @@
+"""The fast paths give Keras's own numbers: flat uniform draws, and the shared evaluation/prediction."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from fashion_lab import _fasteval, build_model
+from fashion_lab._backend import keras
+
+
+def test_initial_weights_are_kerass_own_draws():
+    keras()
+    from keras.src.backend.jax import random as jax_random
+
+    assert isinstance(jax_random.uniform, functools.partial)  # installed by fashion_lab._backend.keras()
+    original = jax_random.uniform.args[0]
+    for shape in [(128, 10), (784, 128), (3, 4, 5), (7,)]:
+        fast = np.asarray(jax_random.uniform(shape, -0.2, 0.2, seed=11))
+        own = np.asarray(original(shape, minval=-0.2, maxval=0.2, seed=11))
+        assert fast.shape == shape and np.array_equal(fast, own)
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    n = _fasteval.CHUNK + 905  # one full chunk and a padded one
+    return rng.random((n, 28, 28), dtype=np.float32), rng.integers(0, 10, n).astype(np.uint8)
+
+
+def _trained(hidden, images):
+    x, y = images
+    keras().utils.set_random_seed(1)
+    model = build_model(hidden)
+    model.fit(x[:512], y[:512], epochs=1, batch_size=64, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("hidden", [(32,), (16, 8)])
+def test_evaluate_and_predict_match_keras(images, hidden):
+    x, y = images
+    model = _trained(hidden, images)
+    assert _fasteval.plan(model, for_loss=True) == ("relu",) * len(hidden) + ("softmax",)
+    ours = _fasteval.evaluate(model, x, y)
+    theirs = model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)
+    assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-5)
+    assert ours["accuracy"] == pytest.approx(theirs["accuracy"], abs=1e-6)
+    small = _fasteval.evaluate(model, x[:3], y[:3])  # fewer images than a chunk
+    assert small["loss"] == pytest.approx(model.evaluate(x[:3], y[:3], verbose=0, return_dict=True)["loss"], rel=1e-5)
+    np.testing.assert_allclose(_fasteval.probabilities(model, x), model.predict(x, batch_size=4096, verbose=0), atol=1e-6)
+
+
+def test_models_of_one_shape_share_one_compilation(images):
+    x, y = images
+    _fasteval.evaluate(_trained((24,), images), x, y)
+    _, compiled = _fasteval._compiled()
+    size = compiled._cache_size()
+    other = build_model((24,))  # another model of the same shape: no new compilation
+    _fasteval.evaluate(other, x[:100], y[:100])
+    assert compiled._cache_size() == size
+
+
+def test_other_models_go_to_keras(images):
+    x, y = images
+    no_flatten = build_model((8,), flatten=False)
+    assert _fasteval.plan(no_flatten) is None
+    assert _fasteval.probabilities(no_flatten, x[:4]).shape == (4, 28, 10)  # Keras's own answer: per image row
+    other_loss = build_model((8,), compile=False)
+    other_loss.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy", "sparse_top_k_categorical_accuracy"])
+    assert _fasteval.plan(other_loss) == ("relu", "softmax") and _fasteval.plan(other_loss, for_loss=True) is None
+    logs = _fasteval.evaluate(other_loss, x[:100], y[:100])
+    assert set(logs) == {"loss", "accuracy", "sparse_top_k_categorical_accuracy"}
