@@ -72,3 +72,5 @@ def test_other_models_go_to_keras(images):
     assert _fasteval.plan(other_loss) == ("relu", "softmax") and _fasteval.plan(other_loss, for_loss=True) is None
     logs = _fasteval.evaluate(other_loss, x[:100], y[:100])
     assert set(logs) == {"loss", "accuracy", "sparse_top_k_categorical_accuracy"}
+    with pytest.raises(ValueError):  # images of another shape: Keras's own error, not a JAX shape error
+        _fasteval.probabilities(build_model((8,)), np.zeros((2, 14, 14), np.float32))

@@ -76,6 +76,11 @@ def plan(model, *, for_loss: bool = False) -> tuple[str, ...] | None:
     return tuple(activations)
 
 
+def _fits(model, x) -> bool:
+    """True when ``x`` holds at least one image of the shape the model takes (Keras reports anything else)."""
+    return len(x) > 0 and tuple(np.shape(x)[1:]) == tuple(model.input_shape[1:])
+
+
 def _weights(model) -> list:
     return [(layer.kernel.value, layer.bias.value) for layer in model.layers[1:]]
 
@@ -137,7 +142,7 @@ def probabilities(model, x: np.ndarray, *, batch_size: int = 10_000) -> np.ndarr
         batch_size: batch size for Keras's own ``predict`` when the model cannot take the shared path.
     """
     activations = plan(model)
-    if activations is None or len(x) == 0:
+    if activations is None or not _fits(model, x):
         return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
     predict, _ = _compiled()
     weights = _weights(model)
@@ -155,7 +160,7 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, *, batch_size: int = 1024) -> 
     import keras
 
     activations = plan(model, for_loss=True)
-    if activations is None or len(x) == 0:
+    if activations is None or not _fits(model, x):
         logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
         return {name: float(value) for name, value in logs.items()}
     _, loss_and_correct = _compiled()
