@@ -26,6 +26,23 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
+def _finish(fig, path, title: str = "") -> None:
+    """Title the figure (when given) and save it."""
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+
+
+def _epoch_axis(ax, metric: str, legend_size: float | None = None) -> None:
+    """Label a per-epoch panel of ``metric``: whole-number epochs, grid, legend."""
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+
+
 def plot_curves(history: dict[str, Sequence[float]], path: str | os.PathLike[str], title: str = "",
                 mark_epoch: int | None = None) -> None:
     """Loss and accuracy per epoch (training, and validation when present), side by side.
@@ -41,15 +58,8 @@ def plot_curves(history: dict[str, Sequence[float]], path: str | os.PathLike[str
                 ax.plot(range(1, len(values) + 1), values, style, label=label)
         if mark_epoch is not None:
             ax.axvline(mark_epoch, color="gray", linestyle=":", label=f"best epoch ({mark_epoch})")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    if title:
-        fig.suptitle(title)
-    _save(fig, path)
+        _epoch_axis(ax, metric)
+    _finish(fig, path, title)
 
 
 def plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: str | os.PathLike[str], title: str = "") -> None:
@@ -107,12 +117,30 @@ def save_image(image: np.ndarray, path: str | os.PathLike[str], scale: int = 8) 
         img.save(tmp, format="PNG")
 
 
-def _log2_size_axis(ax, sizes: Sequence[int]) -> None:
+def _size_series(ax, rows: Sequence[dict], series) -> None:
+    """One line per ``(key, label, style)`` of ``series`` against the rows' hidden sizes, with std error bars
+    when the rows have ``<key>_std`` (repeated seeds)."""
+    sizes = [r["hidden"] for r in rows]
+    for key, label, style in series:
+        errors = [r.get(f"{key}_std") or 0.0 for r in rows]
+        ax.errorbar(sizes, [r[key] for r in rows], yerr=errors if any(errors) else None, fmt=style, capsize=3, label=label)
+
+
+def _predicted_markers(ax, predictions: Sequence[dict], key: str) -> None:
+    for p in predictions:
+        ax.plot(p["hidden"], p[key], "D", mfc="none", color="C3", markersize=9, label=f"predicted ({p['hidden']})")
+
+
+def _size_axis(ax, sizes: Sequence[int], ylabel: str, title: str) -> None:
+    """A log2 axis of hidden sizes, each size a tick; labels, grid and legend."""
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(set(sizes)), [str(s) for s in sorted(set(sizes))])
     ax.minorticks_off()
     ax.set_xlabel("hidden units (log scale)")
     ax.grid(alpha=0.3)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
 
 
 def plot_layer_size_accuracy(rows: Sequence[dict], path: str | os.PathLike[str], *, predictions: Sequence[dict] = (),
@@ -126,22 +154,15 @@ def plot_layer_size_accuracy(rows: Sequence[dict], path: str | os.PathLike[str],
     rows = sorted(rows, key=lambda r: r["hidden"])
     sizes = [r["hidden"] for r in rows]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for key, label, style in (("train_accuracy", "train", "o-"), ("validation_accuracy", "validation", "s-"),
-                              ("test_accuracy", "test (reported only)", "^--")):
-        errors = [r.get(f"{key}_std") or 0.0 for r in rows]
-        ax.errorbar(sizes, [r[key] for r in rows], yerr=errors if any(errors) else None, fmt=style, capsize=3, label=label)
+    _size_series(ax, rows, (("train_accuracy", "train", "o-"), ("validation_accuracy", "validation", "s-"),
+                            ("test_accuracy", "test (reported only)", "^--")))
     shown = sizes + [p["hidden"] for p in predictions]
     if trend:
         xs = np.geomspace(min(shown), max(shown), 50)
         ax.plot(xs, np.clip(trend["intercept"] + trend["per_doubling"] * np.log2(xs), 0, 1), ":", color="gray",
                 label="validation trend")
-    for p in predictions:
-        ax.plot(p["hidden"], p["predicted_validation_accuracy"], "D", mfc="none", color="C3", markersize=9,
-                label=f"predicted ({p['hidden']})")
-    _log2_size_axis(ax, shown)
-    ax.set_ylabel("accuracy")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+    _predicted_markers(ax, predictions, "predicted_validation_accuracy")
+    _size_axis(ax, shown, "accuracy", title)
     _save(fig, path)
 
 
@@ -156,23 +177,16 @@ def plot_layer_size_time(rows: Sequence[dict], path: str | os.PathLike[str], *, 
     rows = sorted(rows, key=lambda r: r["hidden"])
     sizes = [r["hidden"] for r in rows]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for key, label, style in (("seconds_per_epoch", "later epochs (mean)", "o-"),
-                              ("first_epoch_seconds", "first epoch (with compilation)", "s--")):
-        errors = [r.get(f"{key}_std") or 0.0 for r in rows]
-        ax.errorbar(sizes, [r[key] for r in rows], yerr=errors if any(errors) else None, fmt=style, capsize=3, label=label)
+    _size_series(ax, rows, (("seconds_per_epoch", "later epochs (mean)", "o-"),
+                            ("first_epoch_seconds", "first epoch (with compilation)", "s--")))
     shown = sorted(set(sizes + [p["hidden"] for p in predictions]))
     if cost_model:
         params = {r["hidden"]: r["params"] for r in rows} | {p["hidden"]: p["params"] for p in predictions}
         ax.plot(shown, [cost_model["fixed"] + cost_model["per_param"] * params[s] for s in shown], ":", color="gray",
                 label=f"cost model: {cost_model['fixed']:.3f} s + {cost_model['per_million_params']:.3f} s per M params")
-    for p in predictions:
-        ax.plot(p["hidden"], p["predicted_seconds_per_epoch"], "D", mfc="none", color="C3", markersize=9,
-                label=f"predicted ({p['hidden']})")
-    _log2_size_axis(ax, shown)
-    ax.set_ylabel("seconds per epoch")
+    _predicted_markers(ax, predictions, "predicted_seconds_per_epoch")
+    _size_axis(ax, shown, "seconds per epoch", title)
     ax.set_ylim(bottom=0)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
     _save(fig, path)
 
 
@@ -187,15 +201,8 @@ def plot_compare_curves(histories: dict[str, dict[str, Sequence[float]]], path: 
                 values = history.get(key)
                 if values:
                     ax.plot(range(1, len(values) + 1), values, style, color=f"C{i}", label=f"{name}, {suffix}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    if title:
-        fig.suptitle(title)
-    _save(fig, path)
+        _epoch_axis(ax, metric, legend_size=8)
+    _finish(fig, path, title)
 
 
 def plot_row_predictions(image: np.ndarray, output: np.ndarray, classes: Sequence[str], path: str | os.PathLike[str],
