@@ -229,6 +229,14 @@ def _load_dir(spec: DatasetSpec, folder: Path, *, verify: bool) -> tuple[dict, d
     return arrays, raws, paths
 
 
+def _open_folder(spec: DatasetSpec, folder: Path, label: str, *, verify: bool, notes: list[str]) -> Dataset:
+    """The dataset from the four files of ``folder`` (found as ``label``); verified files also fill the cache."""
+    arrays, raws, paths = _load_dir(spec, folder, verify=verify)
+    if verify:
+        _store_cache(spec, raws, notes)
+    return _assemble(spec, arrays, paths, source=f"{label} {folder}", source_dir=folder, verified=verify, notes=notes)
+
+
 def _cache_dir(spec: DatasetSpec) -> Path:
     return cache_root() / spec.name
 
@@ -335,10 +343,7 @@ def open_dataset(
                 f"{label} {folder} is not a folder. Give a folder holding the four {spec.title} IDX files "
                 f"({', '.join(f.filename + '(.gz)' for f in spec.files.values())})."
             )
-        arrays, raws, paths = _load_dir(spec, folder, verify=verify)
-        if verify:
-            _store_cache(spec, raws, notes)
-        return _assemble(spec, arrays, paths, source=f"{label} {folder}", source_dir=folder, verified=verify, notes=notes)
+        return _open_folder(spec, folder, label, verify=verify, notes=notes)
 
     cached = _load_cache(spec, notes) if verify else None
     if cached is not None:
@@ -349,10 +354,7 @@ def open_dataset(
     for label, folder in candidate_dirs(spec):
         missing = [f.filename for f in spec.files.values() if not _find_in_dir(folder, f)] if folder.is_dir() else None
         if missing == []:
-            arrays, raws, paths = _load_dir(spec, folder, verify=verify)
-            if verify:
-                _store_cache(spec, raws, notes)
-            return _assemble(spec, arrays, paths, source=f"{label} {folder}", source_dir=folder, verified=verify, notes=notes)
+            return _open_folder(spec, folder, label, verify=verify, notes=notes)
         if missing and len(missing) < len(spec.files):  # an incomplete copy: say so, and look further
             notes.append(f"skipped {label} {folder}: it lacks {', '.join(m + '(.gz)' for m in missing)}")
 
