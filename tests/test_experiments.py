@@ -168,7 +168,11 @@ def test_layer_size_writes_table_plots_and_report(tmp_path, synthetic_fashion):
     for key in ("first_epoch_seconds", "seconds_per_epoch", "samples_per_second", "train_accuracy",
                 "validation_accuracy", "test_accuracy", "validation_accuracy_std"):
         assert key in rows[0], key
-    assert len(_read_csv(out / "runs.csv")) == 4  # 2 sizes x 2 seeds
+    every = _read_csv(out / "runs.csv")
+    assert len(every) == 4  # 2 sizes x 2 seeds
+    # A size's first epoch (with compilation) is its first seed's: later seeds reuse that compiled step.
+    first_seed = {r["hidden"]: r["first_epoch_seconds"] for r in every if r["seed"] == "0"}
+    assert {r["hidden"]: r["first_epoch_seconds"] for r in rows} == first_seed
     data = json.loads((out / "results.json").read_text())
     assert data["analysis"]["cost_model"]["points"] == 2
     assert [p["hidden"] for p in data["analysis"]["predictions"]] == [64]  # 32 left out leaves one size: no fit

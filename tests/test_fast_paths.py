@@ -74,3 +74,26 @@ def test_other_models_go_to_keras(images):
     assert set(logs) == {"loss", "accuracy", "sparse_top_k_categorical_accuracy"}
     with pytest.raises(ValueError):  # images of another shape: Keras's own error, not a JAX shape error
         _fasteval.probabilities(build_model((8,)), np.zeros((2, 14, 14), np.float32))
+
+
+def _history(images, init_seed):
+    from fashion_lab import _fastfit
+
+    x, y = images
+    keras().utils.set_random_seed(init_seed)
+    model = build_model((24,))
+    return _fastfit.fit(model, x, y, epochs=2, batch_size=64, seed=5).history
+
+
+def test_models_of_one_shape_share_one_training_function(images, monkeypatch):
+    from fashion_lab import _fastfit
+
+    monkeypatch.setattr(_fastfit, "_SHARED", type(_fastfit._SHARED)())
+    alone = _history(images, init_seed=2)  # trained through its own compiled function
+    assert len(_fastfit._SHARED) == 1
+    _fastfit._SHARED.clear()
+    _history(images, init_seed=1)  # compiles and shares its function ...
+    (shared_function,) = _fastfit._SHARED.values()
+    after = _history(images, init_seed=2)  # ... which this model, another init, then reuses
+    assert list(_fastfit._SHARED.values()) == [shared_function]
+    assert after == alone  # exactly its own history: nothing of the first model leaked in

@@ -18,6 +18,8 @@ Example:
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,6 +98,34 @@ def _epoch_function(model, n: int, batch_size: int):
     return jax.jit(run_epoch)
 
 
+_SHARED: OrderedDict[tuple, Any] = OrderedDict()  # architecture and settings -> compiled epoch function
+_SHARED_KEPT = 4  # each entry keeps its first model alive: a few MB for the seed's networks
+
+
+def _shared_epoch_function(model, n: int, batch_size: int):
+    """:func:`_epoch_function`, reused by every model with the same architecture, compile settings, data size
+    and batch size (an experiment's seeds and variants), which then skip its compilation (~0.6 s).
+
+    Sharing is sound because the compiled call reads nothing of the model it was traced with but its
+    structure: every weight, optimizer slot, learning rate, step counter and metric total is in the state
+    passed in (``tests/test_fast_paths.py`` checks that a model trained through another's function ends
+    with exactly its own history). Models whose configuration is not plain JSON are not shared.
+    """
+    try:
+        settings = model.get_compile_config()
+        settings["optimizer"]["config"].pop("name", None)  # "adam", "adam_1", ...: a label, not the computation
+        key = (n, batch_size, json.dumps(model.get_config(), sort_keys=True), json.dumps(settings, sort_keys=True))
+    except (TypeError, ValueError, KeyError, AttributeError, NotImplementedError):
+        return _epoch_function(model, n, batch_size)
+    if key in _SHARED:
+        _SHARED.move_to_end(key)
+        return _SHARED[key]
+    function = _SHARED[key] = _epoch_function(model, n, batch_size)
+    while len(_SHARED) > _SHARED_KEPT:
+        _SHARED.popitem(last=False)
+    return function
+
+
 def fit(
     model,
     x: np.ndarray,
@@ -142,7 +172,7 @@ def fit(
         list(callbacks), add_history=True, add_progbar=False, verbose=0, epochs=epochs,
         steps=-(-n // batch_size), model=model,
     )
-    run_epoch = _epoch_function(model, n, batch_size)
+    run_epoch = _shared_epoch_function(model, n, batch_size)
     x_dev, y_dev = jax.device_put(x), jax.device_put(y)  # once, not per batch
 
     model.stop_training = False
