@@ -104,7 +104,7 @@ _SHARED_KEPT = 4  # each entry keeps its first model alive: a few MB for the see
 
 def _shared_epoch_function(model, n: int, batch_size: int):
     """:func:`_epoch_function`, reused by every model with the same architecture, compile settings, data size
-    and batch size (an experiment's seeds and variants), which then skip its compilation (~0.6 s).
+    and batch size (an experiment's seeds and variants), which then skip its compilation (~0.7 s).
 
     Sharing is sound because the compiled call reads nothing of the model it was traced with but its
     structure: every weight, optimizer slot, learning rate, step counter and metric total is in the state
