@@ -176,7 +176,7 @@ def method_a(data, seed: int, workdir: Path) -> dict:
 
     # A user's `fashion-lab train` is a fresh process: it compiles its epoch. In this process the previous
     # repeat's compiled epoch would be reused (same architecture), so drop it; C compiles every repeat too.
-    _fastfit._SHARED.clear()
+    _fastfit.forget_compiled()
     run_dir = workdir / f"a-{seed}-{time.monotonic_ns()}"
     start = time.perf_counter()
     run = train(TrainConfig(seed=seed, run_dir=str(run_dir)), verbose=False)

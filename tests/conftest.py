@@ -11,7 +11,7 @@ from hypothesis import settings
 
 # The default profile replays the same examples every run (repeatable CI); "fuzz" hunts at random, for long.
 settings.register_profile("default", max_examples=300, derandomize=True, deadline=None, print_blob=True)
-settings.register_profile("fuzz", max_examples=20_000, deadline=None, print_blob=True)
+settings.register_profile("fuzz", max_examples=20_000, derandomize=False, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 from fashion_lab import datasets

@@ -118,6 +118,16 @@ def test_metrics_log_writes_each_epoch_as_it_ends(data, tmp_path):
     assert all(float(r["samples_per_second"]) > 0 and float(r["epoch_seconds"]) > 0 for r in rows)
 
 
+def test_fresh_metrics_log_drops_old_rows_as_training_begins(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss\n1,0.5\n")
+    MetricsLog(path).on_train_begin()  # even when no epoch then finishes, no earlier fit's rows stay behind
+    assert path.read_text() == ""
+    path.write_text("epoch,loss\n1,0.5\n")
+    MetricsLog(path, append=True).on_train_begin()
+    assert path.read_text() == "epoch,loss\n1,0.5\n"
+
+
 def test_metrics_log_reused_and_appended(data, tmp_path):
     path = tmp_path / "h.csv"
     log = MetricsLog(path)

@@ -17,10 +17,10 @@ def test_initial_weights_are_kerass_own_draws():
 
     assert isinstance(jax_random.uniform, functools.partial)  # installed by fashion_lab._backend.keras()
     original = jax_random.uniform.args[0]
-    for shape in [(128, 10), (784, 128), (3, 4, 5), (7,)]:
+    for shape in [(128, 10), (784, 128), (3, 4, 5), (7,), [6, 2], 5]:
         fast = np.asarray(jax_random.uniform(shape, -0.2, 0.2, seed=11))
         own = np.asarray(original(shape, minval=-0.2, maxval=0.2, seed=11))
-        assert fast.shape == shape and np.array_equal(fast, own)
+        assert fast.shape == own.shape and np.array_equal(fast, own)
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +91,57 @@ def test_models_of_one_shape_share_one_training_function(images, monkeypatch):
     monkeypatch.setattr(_fastfit, "_SHARED", type(_fastfit._SHARED)())
     alone = _history(images, init_seed=2)  # trained through its own compiled function
     assert len(_fastfit._SHARED) == 1
-    _fastfit._SHARED.clear()
+    _fastfit.forget_compiled()
     _history(images, init_seed=1)  # compiles and shares its function ...
     (shared_function,) = _fastfit._SHARED.values()
     after = _history(images, init_seed=2)  # ... which this model, another init, then reuses
     assert list(_fastfit._SHARED.values()) == [shared_function]
     assert after == alone  # exactly its own history: nothing of the first model leaked in
+
+
+def test_only_plain_adam_networks_share_a_training_function():
+    from fashion_lab import _fastfit
+
+    k = keras()
+    plain = build_model((8,))
+    assert _fastfit._sharing_key(plain, 100, 32) == _fastfit._sharing_key(build_model((8,)), 100, 32) is not None
+    assert _fastfit._sharing_key(plain, 100, 32) != _fastfit._sharing_key(build_model((8,)), 100, 16)
+    decayed = build_model((8,), compile=False)
+    decayed.compile(optimizer=k.optimizers.AdamW(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    custom_loss = build_model((8,), compile=False)
+
+    def doubled(y, p):
+        return k.losses.sparse_categorical_crossentropy(y, p) * 2
+
+    custom_loss.compile(optimizer="adam", loss=doubled, metrics=["accuracy"])
+
+    class Changed(k.Sequential):  # same config, another computation
+        pass
+
+    subclass = Changed(build_model((8,)).layers, name="mlp_8")
+    subclass.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    for model in (decayed, custom_loss, subclass):
+        assert _fastfit._sharing_key(model, 100, 32) is None
+    epsilon, before = k.config.epsilon(), _fastfit._sharing_key(plain, 100, 32)
+    try:  # a global Keras setting read while tracing is part of the key
+        k.config.set_epsilon(1e-3)
+        assert _fastfit._sharing_key(plain, 100, 32) != before
+    finally:
+        k.config.set_epsilon(epsilon)
+
+
+def test_unusual_models_and_labels_get_kerass_own_answers(images):
+    k = keras()
+    x, y = images
+    x, y = x[:300], y[:300]
+    model = _trained((8,), images)
+    as_column = _fasteval.evaluate(model, x, y.reshape(-1, 1))  # labels of shape (n, 1)
+    assert as_column["loss"] == pytest.approx(model.evaluate(x, y.reshape(-1, 1), verbose=0, return_dict=True)["loss"], rel=1e-5)
+    bad = y.copy()
+    bad[0] = 10  # not a class index: Keras's own number, whatever it makes of it
+    assert _fasteval.evaluate(model, x, bad)["loss"] == pytest.approx(
+        model.evaluate(x, bad, verbose=0, return_dict=True)["loss"], rel=1e-5)
+    int_input = k.Sequential([k.Input((28, 28), dtype="int32"), k.layers.Flatten(), k.layers.Dense(10, activation="softmax")])
+    unbuilt = k.Sequential([k.layers.Flatten(), k.layers.Dense(10, activation="softmax")])
+    for other in (int_input, unbuilt):
+        assert _fasteval.plan(other) is None

@@ -45,7 +45,6 @@ def _flat_uniform(original, shape, minval=0.0, maxval=1.0, dtype=None, seed=None
     """
     import jax
 
-    shape = tuple(shape)
-    if len(shape) < 2 or jax.config.jax_default_prng_impl != "threefry2x32":
+    if not isinstance(shape, (tuple, list)) or len(shape) < 2 or jax.config.jax_default_prng_impl != "threefry2x32":
         return original(shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
-    return original((math.prod(shape),), minval=minval, maxval=maxval, dtype=dtype, seed=seed).reshape(shape)
+    return original((math.prod(shape),), minval=minval, maxval=maxval, dtype=dtype, seed=seed).reshape(tuple(shape))

@@ -46,10 +46,15 @@ def plan(model, *, for_loss: bool = False) -> tuple[str, ...] | None:
     """
     import keras
 
-    if keras.backend.backend() != "jax" or not isinstance(model, keras.Sequential):
+    if keras.backend.backend() != "jax" or type(model) is not keras.Sequential or not model.built:
         return None
+    inputs = getattr(model, "inputs", None) or []
     layers = model.layers
-    if len(layers) < 2 or type(layers[0]) is not keras.layers.Flatten or layers[0].data_format != "channels_last":
+    if (
+        len(inputs) != 1 or inputs[0].dtype != "float32"  # Keras casts other input dtypes first
+        or len(layers) < 2 or type(layers[0]) is not keras.layers.Flatten or layers[0].data_format != "channels_last"
+        or layers[0].dtype_policy.name != "float32"
+    ):
         return None
     names = {keras.activations.relu: "relu", keras.activations.softmax: "softmax", keras.activations.linear: "linear"}
     activations = []
@@ -79,6 +84,11 @@ def plan(model, *, for_loss: bool = False) -> tuple[str, ...] | None:
 def _fits(model, x) -> bool:
     """True when ``x`` holds at least one image of the shape the model takes (Keras reports anything else)."""
     return len(x) > 0 and tuple(np.shape(x)[1:]) == tuple(model.input_shape[1:])
+
+
+def _plain_labels(y: np.ndarray, classes: int) -> bool:
+    """True for one integer label per image, each a class index (Keras handles other label forms itself)."""
+    return y.ndim == 1 and np.issubdtype(y.dtype, np.integer) and len(y) > 0 and 0 <= y.min() and y.max() < classes
 
 
 def _weights(model) -> list:
@@ -160,11 +170,12 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, *, batch_size: int = 1024) -> 
     import keras
 
     activations = plan(model, for_loss=True)
-    if activations is None or not _fits(model, x):
+    y = np.asarray(y)
+    if activations is None or not _fits(model, x) or not _plain_labels(y, model.layers[-1].units):
         logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
         return {name: float(value) for name, value in logs.items()}
     _, loss_and_correct = _compiled()
     weights, epsilon = _weights(model), float(keras.config.epsilon())
-    sums = [loss_and_correct(weights, xc, yc, np.int32(valid), activations, epsilon) for valid, xc, yc in _chunks(x, np.asarray(y))]
+    sums = [loss_and_correct(weights, xc, yc, np.int32(valid), activations, epsilon) for valid, xc, yc in _chunks(x, y)]
     loss, correct = (sum(float(v) for v in column) for column in zip(*sums))
     return {"loss": loss / len(x), "accuracy": correct / len(x)}

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -100,30 +101,63 @@ def _epoch_function(model, n: int, batch_size: int):
 
 _SHARED: OrderedDict[tuple, Any] = OrderedDict()  # architecture and settings -> compiled epoch function
 _SHARED_KEPT = 4  # each entry keeps its first model alive: a few MB for the seed's networks
+_SHARED_LOCK = threading.Lock()
 
 
-def _shared_epoch_function(model, n: int, batch_size: int):
-    """:func:`_epoch_function`, reused by every model with the same architecture, compile settings, data size
-    and batch size (an experiment's seeds and variants), which then skip its compilation (~0.7 s).
+def _sharing_key(model, n: int, batch_size: int) -> tuple | None:
+    """What decides the compiled epoch of ``model``, or None when sharing it could not be shown sound.
 
-    Sharing is sound because the compiled call reads nothing of the model it was traced with but its
-    structure: every weight, optimizer slot, learning rate, step counter and metric total is in the state
-    passed in (``tests/test_fast_paths.py`` checks that a model trained through another's function ends
-    with exactly its own history). Models whose configuration is not plain JSON are not shared.
+    Only the plain networks :func:`fashion_lab.build_model` makes are shared: an exact ``keras.Sequential``
+    of Flatten and Dense layers with the built-in loss and metric (checked by ``_fasteval.plan``), trained
+    by Adam without weight decay. For those, everything the traced call reads is in its configuration,
+    in Keras's global numeric settings, or in the state passed in. Subclasses, custom losses or metrics
+    (closures serialise by name only) and optimizers with state outside their config (weight-decay
+    exclusions) would not be, so they compile their own.
     """
+    import keras
+
+    optimizer = getattr(model, "optimizer", None)
+    if _fasteval.plan(model, for_loss=True) is None or type(optimizer) is not keras.optimizers.Adam:
+        return None
+    if optimizer.weight_decay is not None:
+        return None
     try:
         settings = model.get_compile_config()
         settings["optimizer"]["config"].pop("name", None)  # "adam", "adam_1", ...: a label, not the computation
-        key = (n, batch_size, json.dumps(model.get_config(), sort_keys=True), json.dumps(settings, sort_keys=True))
+        return (n, batch_size, keras.config.epsilon(), keras.config.floatx(), keras.config.dtype_policy().name,
+                json.dumps(model.get_config(), sort_keys=True), json.dumps(settings, sort_keys=True))
     except (TypeError, ValueError, KeyError, AttributeError, NotImplementedError):
+        return None
+
+
+def _shared_epoch_function(model, n: int, batch_size: int):
+    """:func:`_epoch_function`, reused by every model with the same :func:`_sharing_key` (an experiment's seeds
+    and variants, a notebook's second run), which then skip its compilation (~0.7 s).
+
+    Sharing is sound for those models because the compiled call reads nothing of the model it was traced
+    with but its structure: every weight, optimizer slot, learning rate, step counter and metric total is in
+    the state passed in (``tests/test_fast_paths.py`` checks that a model trained through another's function
+    ends with exactly its own history).
+    """
+    key = _sharing_key(model, n, batch_size)
+    if key is None:
         return _epoch_function(model, n, batch_size)
-    if key in _SHARED:
-        _SHARED.move_to_end(key)
-        return _SHARED[key]
-    function = _SHARED[key] = _epoch_function(model, n, batch_size)
-    while len(_SHARED) > _SHARED_KEPT:
-        _SHARED.popitem(last=False)
+    with _SHARED_LOCK:
+        if key in _SHARED:
+            _SHARED.move_to_end(key)
+            return _SHARED[key]
+    function = _epoch_function(model, n, batch_size)
+    with _SHARED_LOCK:
+        _SHARED[key] = function
+        while len(_SHARED) > _SHARED_KEPT:
+            _SHARED.popitem(last=False)
     return function
+
+
+def forget_compiled() -> None:
+    """Drop the shared compiled epochs, so the next fit of every architecture compiles (and is timed so)."""
+    with _SHARED_LOCK:
+        _SHARED.clear()
 
 
 def fit(

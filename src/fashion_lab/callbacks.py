@@ -213,6 +213,8 @@ class MetricsLog(_EpochClock):
                 rows = [row for row in csv.reader(f) if row]
             if rows:
                 self._columns, self._rows = rows[0], rows[1:]
+        else:
+            _atomic.write_text(self.path, "")  # a fresh log: no rows of an earlier fit stay behind
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})

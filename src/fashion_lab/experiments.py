@@ -603,8 +603,13 @@ def layer_size_findings(summary: list[dict[str, Any]], analysis: dict[str, Any])
 
 
 def _run_layer_size(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> dict[str, Any]:
+    from . import _fastfit
+
     raw = []
     for size in opts.hidden:
+        # The first seed of each size compiles its training epoch (and its first epoch is timed with it),
+        # even when this process trained that architecture before; later seeds reuse it.
+        _fastfit.forget_compiled()
         for r in range(opts.repeats):
             seed = opts.seed + r
             config = opts.train_config(hidden=(size,), seed=seed)
