@@ -50,6 +50,7 @@ def test_train_and_evaluate(synthetic_fashion, tmp_path, capsys):
     assert (run_dir / "confusion.png").is_file()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert evaluation["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert evaluation["test_loss"] == pytest.approx(metrics["test_loss"], rel=1e-6)  # one loss, computed one way
 
 
 def test_stop_at_accuracy_flag(synthetic_fashion, tmp_path, capsys):

@@ -53,18 +53,18 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
     if dataset is None:
         dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
     x_test, y_test = dataset.x_test, dataset.y_test.astype(np.int64)
-    probs = predict_probabilities(model, x_test, normalized=config.normalize)
+    x = prepare_images(x_test, normalized=config.normalize)
+    probs = _fasteval.probabilities(model, x, batch_size=PREDICT_BATCH)
     predicted = probs.argmax(axis=1)
     n = len(dataset.classes)
     matrix = confusion_matrix(y_test, predicted, n)
     support = matrix.sum(axis=1)
     per_class = {name: (float(matrix[i, i] / support[i]) if support[i] else None) for i, name in enumerate(dataset.classes)}
-    picked = np.clip(probs[np.arange(len(y_test)), y_test], 1e-7, 1.0)
     result = {
         "run": str(run.dir),
         "dataset": dataset.name,
         "test_images": int(len(y_test)),
-        "test_loss": float(-np.log(picked).mean()),
+        "test_loss": _fasteval.evaluate(model, x, y_test)["loss"],  # as train() computed it for metrics.json
         "test_accuracy": float((predicted == y_test).mean()),
         "classes": list(dataset.classes),
         "per_class_accuracy": per_class,
