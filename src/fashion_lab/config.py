@@ -107,7 +107,7 @@ class TrainConfig:
             _fraction("validation split", self.validation_split, low_open=True, high_open=True, example="for 10% pass 0.1")
         if self.early_stopping is not None:
             _positive_int("early-stopping patience", self.early_stopping)
-        if (self.early_stopping is not None or self.restore_best) and not self.validation_split:
+        if self.keeps_best_epoch and not self.validation_split:
             flag = "--early-stopping" if self.early_stopping is not None else "--restore-best"
             raise ConfigError(f"{flag} watches the validation loss, so it needs a validation split; "
                               f"add --validation-split 0.1 (10% of the training images, seeded).")
@@ -115,6 +115,11 @@ class TrainConfig:
             raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED - 1}, got {self.seed!r}.")
         if self.steps_per_execution is not None:
             _positive_int("steps per execution", self.steps_per_execution)
+
+    @property
+    def keeps_best_epoch(self) -> bool:
+        """True when the run ends with its best epoch's weights (``early_stopping`` or ``restore_best``)."""
+        return self.early_stopping is not None or self.restore_best
 
     @property
     def run_name(self) -> str:

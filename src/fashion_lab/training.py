@@ -70,7 +70,7 @@ def _stop_callbacks(config: TrainConfig, verbose: bool = False) -> list:
         stops.append(StopAtAccuracy(config.stop_at_accuracy))
     if config.stop_at_loss is not None:
         stops.append(StopAtLoss(config.stop_at_loss))
-    if config.early_stopping is not None or config.restore_best:
+    if config.keeps_best_epoch:
         from ._backend import keras
 
         # Without --early-stopping the patience outlasts the run: it only restores the best weights at the end.
@@ -157,7 +157,7 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
         raise RunError(f"{run_dir} has no finished epoch to resume from (no {runs.CHECKPOINT}); start it again with fashion-lab train.")
     checkpoint = runs.read_json(checkpoint_path)
     config = previous.config
-    if config.early_stopping is not None or config.restore_best:
+    if config.keeps_best_epoch:
         raise RunError(f"run {run_dir} uses --early-stopping/--restore-best, whose memory of the best epoch is not "
                        f"saved between epochs, so it cannot be resumed exactly; start it again with fashion-lab train.")
     if previous.metrics.get("failed"):
@@ -326,7 +326,7 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
         metrics["resumed_from_epoch"] = initial_epoch
     if "val_loss" in hist:
         metrics["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1  # the epoch with the lowest validation loss
-    if config.early_stopping is not None or config.restore_best:  # EarlyStopping restored the best epoch's weights
+    if config.keeps_best_epoch:  # EarlyStopping restored the best epoch's weights
         best = metrics["best_epoch"] - 1
         metrics.update(restored_best=True, validation_accuracy=hist["val_accuracy"][best], validation_loss=hist["val_loss"][best])
         runs.save_model(model, run_dir)  # the per-epoch checkpoint holds the last epoch's weights, not the best
