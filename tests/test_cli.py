@@ -119,3 +119,11 @@ def test_mnist_exercise_path_on_synthetic_idx_files(synthetic_dir, tmp_path, cap
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["stopped_early"] is True and metrics["epochs_run"] < 9
     assert json.loads((run_dir / "config.json").read_text())["config"]["dataset"] == "mnist"
+
+
+def test_unwritable_png_is_a_user_error_naming_the_option(synthetic_fashion, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    assert main(["show", "3", "--out", str(blocker / "img.png")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "--out" in err and "Traceback" not in err

@@ -177,3 +177,13 @@ def test_the_trained_model_passes_the_check(run_dir):
     config = check_model_file(run_dir / "model.keras")
     assert config["class_name"] == "Sequential"
     assert load_model(run_dir / "model.keras").count_params() > 0
+
+
+def test_unwritable_show_input_folder_is_a_user_error(run_dir, tmp_path, capsys):
+    images, _ = synthetic_arrays(1, seed=4)
+    Image.fromarray(images[0]).save(tmp_path / "a.png")
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    assert main(["predict", str(run_dir), str(tmp_path / "a.png"), "--show-input", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "--show-input" in err and "Traceback" not in err

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .config import MAX_SEED
-from .errors import ConfigError, FashionLabError, OutputError
+from .errors import ConfigError, FashionLabError
 
 DATASET_NAMES = ("fashion_mnist", "mnist")
 
@@ -242,10 +242,7 @@ def cmd_show(args) -> int:
     text = describe_image(ds, args.index, args.split)
     image, _ = get_image(ds, args.index, args.split)
     out = args.out or f"{ds.name}-{args.split}-{args.index}.png"
-    try:
-        save_image(image, out)
-    except OSError as e:
-        raise OutputError(f"cannot write the PNG to {out}: {e.strerror or e}. Choose a writable path with --out.") from None
+    save_image(image, out, hint="choose a writable path with --out")
     print(text)
     print(f"\nsaved {out}")
     return 0

@@ -106,15 +106,25 @@ def plot_misclassified(images: np.ndarray, true: Sequence[int], predicted: Seque
     _save(fig, path)
 
 
-def save_image(image: np.ndarray, path: str | os.PathLike[str], scale: int = 8) -> None:
-    """Save a 28x28 uint8 image as a PNG, enlarged ``scale`` times with sharp pixels."""
+def save_image(image: np.ndarray, path: str | os.PathLike[str], scale: int = 8, *,
+               hint: str = "choose a writable path") -> None:
+    """Save a 28x28 uint8 image as a PNG, enlarged ``scale`` times with sharp pixels.
+
+    Raises:
+        OutputError: ``path`` cannot be written; the message ends with ``hint`` (say which option to change).
+    """
     from PIL import Image
+
+    from .errors import OutputError
 
     img = Image.fromarray(np.asarray(image, dtype=np.uint8), mode="L")
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    with _atomic.atomic_path(path) as tmp:
-        img.save(tmp, format="PNG")
+    try:
+        with _atomic.atomic_path(path) as tmp:
+            img.save(tmp, format="PNG")
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}; {hint}.") from None
 
 
 def _size_series(ax, rows: Sequence[dict], series) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import FashionLabError, ImageError
+from .errors import ImageError
 from .images import FASHION_FRAMING, FRAMINGS, MAX_PIXELS, Framing, load_image
 
 
@@ -203,10 +203,7 @@ def save_inputs(predictions: Sequence[Prediction], folder: str | os.PathLike[str
             name, n = f"{stem}-{n}", n + 1
         used.add(name)
         path = folder / f"{name}.png"
-        try:
-            save_image(p.image, path)
-        except OSError as e:
-            raise FashionLabError(f"cannot write {path}: {e.strerror or e}; choose a writable --show-input folder.") from None
+        save_image(p.image, path, hint="choose a writable --show-input folder")
         written.append(str(path))
     return written
 
