@@ -73,18 +73,21 @@ class Prediction:
         return out
 
 
+def _run_settings(run) -> tuple[tuple[str, ...], bool, Framing]:
+    """A run's class names, normalization and framing (its config names a known dataset)."""
+    from .datasets import get_spec
+
+    return get_spec(run.config.dataset).classes, run.config.normalize, FRAMINGS[run.config.dataset]
+
+
 def _model_and_settings(model, classes, normalized, framing):
     """A Run gives its own classes, normalization and framing; a bare model takes the arguments."""
     from .runs import Run
 
     if isinstance(model, Run):
-        from .datasets import DATASETS
-
-        config = model.config
-        spec = DATASETS.get(config.dataset)
-        classes = classes if classes is not None else (spec.classes if spec else None)
-        normalized = config.normalize
-        framing = framing or FRAMINGS.get(config.dataset, FASHION_FRAMING)
+        run_classes, normalized, run_framing = _run_settings(model)
+        classes = classes if classes is not None else run_classes
+        framing = framing or run_framing
         model = model.model if model.model is not None else model.load_model()
     if classes is None:
         from .datasets import FASHION_MNIST
@@ -231,17 +234,15 @@ def predict_run(run_dir: str | os.PathLike[str], images: Sequence[str | os.PathL
     Image files are read and checked before the model is loaded, so a call whose files are all bad
     fails fast; bad files give a Prediction with ``error`` and do not stop the others.
     """
-    from .datasets import DATASETS, FASHION_MNIST
     from .runs import load_run
 
     run = load_run(run_dir)
-    classes = DATASETS.get(run.config.dataset, FASHION_MNIST).classes
-    framing = FRAMINGS.get(run.config.dataset, FASHION_FRAMING)
+    classes, normalized, framing = _run_settings(run)
     inputs = read_inputs(images, framing, invert=invert, max_pixels=max_pixels)
     if not indices and not any(p.error is None for p in inputs):
         return inputs
     run.load_model()
-    out = predict_inputs(run.model, inputs, classes, normalized=run.config.normalize, top=top)
+    out = predict_inputs(run.model, inputs, classes, normalized=normalized, top=top)
     if indices:
         out += predict_dataset_images(run, indices, split, top=top)
     return out
