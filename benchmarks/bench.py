@@ -201,29 +201,22 @@ def method_b(data, seed: int, workdir: Path) -> dict:
                               keras.layers.Dense(HIDDEN, activation="relu"),
                               keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    clock = _EpochClock.make(keras)
+    from fashion_lab.callbacks import _EpochClock
+
+    class Clock(_EpochClock):
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(self._timing()[0])
+
+    clock = Clock()
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # default verbose: the progress bar, not shown here
         model.fit(train_images, train_labels, epochs=EPOCHS, callbacks=[clock])
     fit_s = time.perf_counter() - start
     _, acc = model.evaluate(test_images, test_labels, verbose=0)
     return {"fit_s": fit_s, "epoch_s": clock.seconds, "test_accuracy": float(acc), "params": model.count_params()}
-
-
-class _EpochClock:
-    @staticmethod
-    def make(keras):
-        class Clock(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.seconds = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._t = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - self._t)
-
-        return Clock()
 
 
 def method_c(data, seed: int, workdir: Path) -> dict:
@@ -237,10 +230,11 @@ def method_c(data, seed: int, workdir: Path) -> dict:
     import numpy as np
     import optax
 
+    from fashion_lab.preprocess import normalize
+
     (x, y), (xt, yt) = data
     start = time.perf_counter()
-    x = np.multiply(x.reshape(len(x), -1), np.float32(1 / 255), dtype=np.float32)
-    xt = np.multiply(xt.reshape(len(xt), -1), np.float32(1 / 255), dtype=np.float32)
+    x, xt = normalize(x).reshape(len(x), -1), normalize(xt).reshape(len(xt), -1)
     y, yt = y.astype(np.int32), yt.astype(np.int32)
     k1, k2 = jax.random.split(jax.random.key(seed))
 
@@ -361,21 +355,17 @@ def reload_time(repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def predict_time(run_dir: Path, repeats: int = 5) -> float:
+def predict_time(run_dir: Path, x_test, repeats: int = 5) -> float:
     """Median time to predict the 10,000 test images in one batch with a run's saved model (compiled first)."""
-    from fashion_lab import load_run, open_dataset
+    from fashion_lab import load_run
     from fashion_lab.evaluation import predict_probabilities
 
     model = load_run(run_dir).load_model()
-    x_test = open_dataset("fashion_mnist").x_test
     predict_probabilities(model, x_test)  # compiles for this batch shape
     return statistics.median(_timed(lambda: predict_probabilities(model, x_test)) for _ in range(repeats))
 
 
 def layer_size_time(cli: str, workdir: Path) -> dict:
-    probe = subprocess.run([cli, "experiment", "--help"], capture_output=True, text=True)
-    if probe.returncode != 0 or "layer-size" not in probe.stdout:
-        return {"note": "skipped: `fashion-lab experiment layer-size` does not exist yet"}
     t = time.perf_counter()
     proc = subprocess.run([cli, "experiment", "layer-size", "--quiet", "--out", str(workdir / "layer-size")],
                           capture_output=True, text=True)
@@ -572,7 +562,7 @@ def main(argv=None) -> int:
             else:
                 extra["train_command_s"] = median([r["wall_s"] for r in cmd_runs])
                 extra["train_command_rss_mb"] = max(r["rss_mb"] for r in cmd_runs)
-                extra["predict_s"] = predict_time(workdir / "cmd-0")
+                extra["predict_s"] = predict_time(workdir / "cmd-0", data[1][0])
         if not args.quick:
             ls = layer_size_time(cli, workdir)
             if "wall_s" in ls:
