@@ -29,7 +29,6 @@ import csv
 import math
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ import numpy as np
 from . import _atomic, runs
 from .config import TrainConfig, _fraction, _positive_int
 from .errors import ConfigError, RunError, TrainingInterrupted
-from .training import _sayer
+from .training import _command_line, _sayer, validation_count
 
 RESULTS = "results.json"
 IMAGE_PIXELS = 28 * 28
@@ -98,16 +97,10 @@ class ExperimentOptions:
 
     def __post_init__(self) -> None:
         if self.hidden is not None:
-            self.hidden = tuple(self.hidden)
-            if not self.hidden:
-                raise ConfigError("hidden needs at least one layer size, for example --hidden 128.")
-            for h in self.hidden:
-                _positive_int("each hidden size", h)
+            self.hidden = tuple(self.hidden)  # empty or non-positive sizes: refused by train_config() below
             if len(set(self.hidden)) != len(self.hidden):
                 raise ConfigError(f"--hidden lists a size twice ({list(self.hidden)}); give each size once, "
                                   f"and use --repeats N to train each size N times.")
-        if self.epochs is not None:
-            _positive_int("epochs", self.epochs)
         if self.repeats is not None:
             _positive_int("repeats", self.repeats)
         self.predict = tuple(self.predict or ())
@@ -393,7 +386,7 @@ def _train_one(config: TrainConfig, dataset, folder: Path, name: str, verbose: b
     seconds = history.get("epoch_seconds") or [run.metrics["fit_seconds"]]
     later = seconds[1:]
     per_epoch = float(np.mean(later)) if later else float(seconds[0])
-    fit_images = len(dataset.x_train) - int(round(len(dataset.x_train) * config.validation_split))
+    fit_images = len(dataset.x_train) - validation_count(len(dataset.x_train), config.validation_split)
     return {
         "run": str(Path("runs") / name),
         "params": run.metrics["params"],
@@ -465,14 +458,14 @@ def run_experiment(
                                       f"Run it again to get a complete report.") from None
         raise
     n_train = len(dataset.x_train)
-    n_val = int(round(n_train * options.validation_split))
+    n_val = validation_count(n_train, options.validation_split)
     data = {
         "kind": "experiment",
         "experiment": spec.name,
         "title": spec.title,
         "summary": spec.summary,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": _command(),
+        "command": _command_line(),
         "options": options.to_dict(),
         "dataset": {"name": dataset.name, "source": dataset.source, "verified": dataset.verified,
                     "train": n_train - n_val, "validation": n_val, "test": len(dataset.x_test)},
@@ -492,10 +485,6 @@ def run_experiment(
         say(f"finding: {finding}")
     say(f"report: {report}  ({data['elapsed_seconds']:.1f}s)")
     return ExperimentResult(dir=folder, data=data)
-
-
-def _command() -> list[str] | None:
-    return ["fashion-lab", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("fashion-lab") else None
 
 
 # --------------------------------------------------------------------------------------------------

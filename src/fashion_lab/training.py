@@ -56,10 +56,25 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     """
     if not fraction:
         return (x, y), None
-    n_val = max(1, int(round(len(x) * fraction)))
+    n_val = validation_count(len(x), fraction)
     order = np.random.default_rng(seed).permutation(len(x))
     val, fit = np.sort(order[:n_val]), np.sort(order[n_val:])
     return (x[fit], y[fit]), (x[val], y[val])
+
+
+def validation_count(n: int, fraction: float) -> int:
+    """How many of ``n`` training images :func:`split_validation` holds out for ``fraction`` (at least one).
+
+    Example:
+        >>> validation_count(60000, 0.1), validation_count(5, 0.01), validation_count(100, 0.0)
+        (6000, 1, 0)
+    """
+    return max(1, int(round(n * fraction))) if fraction else 0
+
+
+def _command_line() -> list[str] | None:
+    """The ``fashion-lab ...`` command being run, for the records; None when called from Python."""
+    return ["fashion-lab", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("fashion-lab") else None
 
 
 def _stop_callbacks(config: TrainConfig, verbose: bool = False) -> list:
@@ -223,7 +238,7 @@ def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras
                     "train": len(data.x), "validation": 0 if data.validation is None else len(data.validation[0]),
                     "test": len(data.x_test)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": sys.argv if sys.argv and sys.argv[0].endswith("fashion-lab") else None,
+        "command": _command_line(),
     }
 
 
