@@ -361,9 +361,7 @@ def render(folder: str | os.PathLike[str], data: dict[str, Any] | None = None) -
     data = data if data is not None else load_results(folder)
     for tab in data["tables"]:
         write_csv(folder / f"{tab['name']}.csv", tab)
-    spec = get_experiment(data["experiment"])
-    data["plots"] = spec.plot(data, folder)
-    return write_experiment_report(folder, data)
+    return write_experiment_report(folder, data, get_experiment(data["experiment"]).plot(data, folder))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -478,9 +476,8 @@ def run_experiment(
         ),
         **body,
     }
-    _atomic.write_json(folder / RESULTS, data)
+    _atomic.write_json(folder / RESULTS, data)  # first: a failure while drawing leaves the results to rebuild from
     report = render(folder, data)
-    _atomic.write_json(folder / RESULTS, data)  # now with the list of plots render() drew
     for finding in data["findings"]:
         say(f"finding: {finding}")
     say(f"report: {report}  ({data['elapsed_seconds']:.1f}s)")

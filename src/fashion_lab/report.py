@@ -138,16 +138,21 @@ _SPLIT_LEGEND = ('<p class="legend note">Column colours: <span style="background
 # Experiments
 
 
-def write_experiment_report(folder: str | os.PathLike[str], data: dict[str, Any]) -> Path:
-    """Write ``report.html`` for an experiment folder from its results (the content of ``results.json``)."""
+def _what_was_run(settings: dict[str, Any], dataset: dict[str, Any], command: Sequence[str] | None) -> str:
+    """The "What was run" section: the settings, where the data came from, the split sizes and the command."""
+    sizes = f"{dataset.get('train', 0):,} / {dataset.get('validation', 0):,} / {dataset.get('test', 0):,}"
+    what = key_value_table({**settings, "data source": dataset.get("source"), "images (train / validation / test)": sizes})
+    if command:
+        what += f"<p>Command: <code>{_esc(' '.join(command))}</code></p>"
+    return what
+
+
+def write_experiment_report(folder: str | os.PathLike[str], data: dict[str, Any], plots: Sequence[dict] = ()) -> Path:
+    """Write ``report.html`` for an experiment folder from its results (the content of ``results.json``) and the
+    plots drawn from them (``{"file", "caption"}`` each, files in ``folder``)."""
     folder = Path(folder)
     opts = {k: v for k, v in data.get("options", {}).items() if v not in (None, (), [], False) or k == "verify"}
-    ds = data.get("dataset", {})
-    what = key_value_table({**opts, "data source": ds.get("source"),
-                            "images (train / validation / test)": f"{ds.get('train', 0):,} / {ds.get('validation', 0):,} / "
-                                                                   f"{ds.get('test', 0):,}"})
-    if data.get("command"):
-        what += f"<p>Command: <code>{_esc(' '.join(data['command']))}</code></p>"
+    what = _what_was_run(opts, data.get("dataset", {}), data.get("command"))
     sections = [("Findings", _findings(data.get("findings", []))), ("What was run", what)]
     if data.get("explanation"):
         sections.append(("Why", f"<p>{_esc(data['explanation'])}</p>"))
@@ -161,8 +166,8 @@ def write_experiment_report(folder: str | os.PathLike[str], data: dict[str, Any]
             body += f'<p class="note">{_esc(tab["note"])}</p>'
         body += f'<p class="note">Also in <code>{_esc(tab["name"])}.csv</code>.</p>'
         sections.append((tab["title"], body))
-    if data.get("plots"):
-        sections.append(("Plots", "".join(figure(folder / p["file"], p.get("caption", "")) for p in data["plots"])))
+    if plots:
+        sections.append(("Plots", "".join(figure(folder / p["file"], p.get("caption", "")) for p in plots)))
     sections.append(("Validation and test", f"<p>{_esc(data.get('splits_note', ''))}</p>" + _SPLIT_LEGEND))
     subtitle = f"fashion-lab experiment {data.get('experiment')}: {data.get('summary', '')}"
     footer = (f"Created {data.get('created', '')}; took {data.get('elapsed_seconds', 0):.1f} s; "
@@ -226,12 +231,7 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
     run = runs.load_run(run_dir)
     config = run.config.to_dict()
     shown = {k: v for k, v in config.items() if v not in (None, False) or k in ("normalize", "verify")}
-    ds = run.info.get("dataset", {})
-    what = key_value_table({**shown, "backend": run.info.get("backend"), "data source": ds.get("source"),
-                            "images (train / validation / test)":
-                                f"{ds.get('train', 0):,} / {ds.get('validation', 0):,} / {ds.get('test', 0):,}"})
-    if run.info.get("command"):
-        what += f"<p>Command: <code>{_esc(' '.join(run.info['command']))}</code></p>"
+    what = _what_was_run({**shown, "backend": run.info.get("backend")}, run.info.get("dataset", {}), run.info.get("command"))
     m = run.metrics
     metric_rows = [{"metric": label, "split": split, "value": m.get(key)} for key, label, split in _METRIC_ROWS
                    if m.get(key) is not None]
