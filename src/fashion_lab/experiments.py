@@ -605,14 +605,15 @@ def _run_layer_size(opts: ExperimentOptions, dataset, folder: Path, say, verbose
             say(f"  hidden {size:>5} (seed {seed}): {m['params']:>9,} params, first epoch {m['first_epoch_seconds']:.2f}s, "
                 f"then {m['seconds_per_epoch']:.2f}s/epoch ({m['samples_per_second']:,.0f} samples/s), "
                 f"validation accuracy {m['validation_accuracy']:.4f}, test {m['test_accuracy']:.4f}")
-    summary = summarize_by(raw, "hidden", _SIZE_METRICS)
+    # Parameters are one number per size. Later seeds of a size reuse the first seed's compiled epoch
+    # (fashion_lab._fastfit), so only the first seed's first epoch includes compilation: that one is the
+    # size's "first epoch" figure. Both come from each size's first run; the rest are averaged over seeds.
+    first_run = {r["hidden"]: r for r in reversed(raw)}
+    summary = summarize_by(raw, "hidden", [k for k in _SIZE_METRICS if k not in ("params", "first_epoch_seconds")])
     for row in summary:
-        row["params"] = int(row["params"])
-        row.pop("params_std", None)
-        # Later seeds of a size reuse the first seed's compiled epoch (fashion_lab._fastfit), so only the
-        # first seed's first epoch includes compilation: that one is the size's "first epoch" figure.
-        row["first_epoch_seconds"] = next(r["first_epoch_seconds"] for r in raw if r["hidden"] == row["hidden"])
-        row["first_epoch_seconds_std"] = None
+        first = first_run[row["hidden"]]
+        row.update(params=int(first["params"]), first_epoch_seconds=first["first_epoch_seconds"],
+                   first_epoch_seconds_std=None)
     analysis = layer_size_analysis(summary, opts.predict)
     cost, trend = analysis["cost_model"], analysis["accuracy_trend"]
     if cost:
