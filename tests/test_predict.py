@@ -113,6 +113,7 @@ def test_evaluate_reports_precision_recall_confusions_and_grid(run_dir, capsys):
     assert Image.open(run_dir / "misclassified.png").format == "PNG"
     report = (run_dir / "report.html").read_text()  # evaluate refreshed it with the mistakes
     assert "precision" in report and 'alt="Misclassified test images' in report
+    assert "accuracy (= recall)" in report and ">recall<" not in report  # one column, not two equal ones
     assert ("Most confused pairs" in report) == bool(result["most_confused"]), result["misclassified_count"]
 
 

@@ -273,13 +273,15 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
 
 
 def _per_class_table(evaluation: dict[str, Any]) -> str:
+    # A class's accuracy is its recall (correct / images of the class), so one column shows both.
     per_class = evaluation.get("per_class_accuracy", {})
-    extra = [k for k in ("precision", "recall", "per_class_precision", "per_class_recall")
-             if isinstance(evaluation.get(k), dict)]
-    rows = [{"class": name, "accuracy": acc, **{k: evaluation[k].get(name) for k in extra}} for name, acc in per_class.items()]
+    precision = evaluation.get("per_class_precision")
+    rows = [{"class": name, "accuracy": acc, **({"precision": precision.get(name)} if isinstance(precision, dict) else {})}
+            for name, acc in per_class.items()]
     cols = [{"key": "class", "label": "class", "format": "text"},
-            {"key": "accuracy", "label": "accuracy", "format": "f3", "split": "test"}]
-    cols += [{"key": k, "label": k.replace("per_class_", ""), "format": "f3", "split": "test"} for k in extra]
+            {"key": "accuracy", "label": "accuracy (= recall)", "format": "f3", "split": "test"}]
+    if isinstance(precision, dict):
+        cols.append({"key": "precision", "label": "precision", "format": "f3", "split": "test"})
     html = html_table(cols, rows) + (f'<p class="note">Test accuracy {evaluation["test_accuracy"]:.4f} on '
                                      f'{evaluation.get("test_images", 0):,} images.</p>' if "test_accuracy" in evaluation else "")
     if evaluation.get("most_confused"):  # written by fashion-lab evaluate (fashion_lab.mistakes)
