@@ -80,7 +80,6 @@ class TrainConfig:
     run_dir: str | None = None  # None: runs/<time>-<name>
     runs_root: str = "runs"
     name: str | None = None  # None: derived from dataset and hidden sizes
-    steps_per_execution: int | None = None  # None: a whole epoch per compiled call (fast on CPU)
 
     def __post_init__(self) -> None:
         from .datasets import get_spec
@@ -113,8 +112,6 @@ class TrainConfig:
                               f"add --validation-split 0.1 (10% of the training images, seeded).")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < MAX_SEED:
             raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED - 1}, got {self.seed!r}.")
-        if self.steps_per_execution is not None:
-            _positive_int("steps per execution", self.steps_per_execution)
 
     @property
     def keeps_best_epoch(self) -> bool:
@@ -135,6 +132,7 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """Build a config from a dict (e.g. a saved ``config.json``); unknown keys are an error."""
         names = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in data.items() if k not in _RETIRED}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(f"unknown config keys {unknown}; valid keys are: {', '.join(sorted(names))}.")
@@ -144,5 +142,8 @@ class TrainConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
+
+# Settings that older runs saved and that no longer do anything: read and ignored.
+_RETIRED = frozenset({"steps_per_execution"})  # the fast path runs a whole epoch per call whatever it said
 
 __all__ = ["TrainConfig"]

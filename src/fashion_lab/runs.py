@@ -46,6 +46,7 @@ class Run:
     metrics: dict[str, Any]
     model: Any = None  # the Keras model, when the run was just trained or loaded with load_model()
     info: dict[str, Any] = field(default_factory=dict)  # the rest of config.json (versions, dataset source)
+    epoch_seconds: list[float] = field(default_factory=list)  # wall time of each epoch (the first compiles)
 
     @property
     def paths(self) -> dict[str, Path]:
@@ -101,7 +102,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
         history = read_history(history_path) if history_path.is_file() else {}
     except (ValueError, csv.Error, UnicodeDecodeError) as e:
         raise RunError(f"{history_path} is damaged ({e}); train the run again.") from None
-    return Run(dir=folder, config=config, history=history, metrics=metrics, info=info)
+    return Run(dir=folder, config=config, history=history, metrics=metrics, info=info,
+               epoch_seconds=list(history.get("epoch_seconds", [])))
 
 
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:

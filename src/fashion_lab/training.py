@@ -18,7 +18,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -137,13 +139,14 @@ def train(
         keras = _keras()
         data = _Prepared(config, dataset)
         keras.utils.set_random_seed(config.seed)
+        # A whole epoch per compiled call when training falls back to model.fit (the fast path ignores it).
         model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
-                            steps_per_execution=_steps_per_execution(config, len(data.x)))
+                            steps_per_execution=-(-len(data.x) // config.batch_size))
         _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras))
         say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
             f"{len(data.x):,} training images" + (f", {len(data.validation[0]):,} validation" if data.validation else ""))
-        return _fit_and_record(run_dir, config, dataset, data, model, callbacks, say, verbose,
-                               initial_epoch=0, prior_seconds=0.0)
+        session = _Session(run_dir, config, dataset, data, model, say, verbose)
+        return _train_and_record(session, callbacks, initial_epoch=0, prior_seconds=0.0)
     except BaseException as e:
         # A run with no finished epoch leaves nothing behind; one with finished epochs keeps them.
         # A folder the user made (--run-dir) is kept: only the files this run wrote are removed.
@@ -189,14 +192,13 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
     keras.utils.set_random_seed(config.seed)
     model = previous.load_model()  # weights and optimizer state of the last finished epoch
     _truncate_history(run_dir / runs.HISTORY, checkpoint["epoch"])
-    # Keras draws one shuffling permutation while it first builds a model's metrics. Let it do that now
-    # (a fit of zero epochs), so the restored generator state shuffles the next epoch exactly as an
-    # uninterrupted run did.
-    model.fit(data.x[:1], data.y[:1], epochs=checkpoint["epoch"], initial_epoch=checkpoint["epoch"], verbose=0)
+    # The shuffling state of Keras's own model.fit (used when the fast path does not apply); the fast path
+    # derives each epoch's order from the seed and the epoch number.
     np.random.set_state(_rng_from_json(checkpoint["numpy_rng"]))
     say(f"resuming {run_dir} after epoch {checkpoint['epoch']} of {config.epochs}")
-    return _fit_and_record(run_dir, config, dataset, data, model, callbacks, say, verbose,
-                           initial_epoch=checkpoint["epoch"], prior_seconds=checkpoint.get("fit_seconds", 0.0))
+    session = _Session(run_dir, config, dataset, data, model, say, verbose)
+    return _train_and_record(session, callbacks, initial_epoch=checkpoint["epoch"],
+                             prior_seconds=checkpoint.get("fit_seconds", 0.0))
 
 
 class _Prepared:
@@ -222,11 +224,6 @@ def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
     for note in dataset.notes:
         say(f"note: {note}")
     return dataset
-
-
-def _steps_per_execution(config: TrainConfig, n_train: int) -> int:
-    steps = -(-n_train // config.batch_size)
-    return min(config.steps_per_execution or steps, steps)
 
 
 def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras) -> dict[str, Any]:
@@ -267,59 +264,115 @@ def _signals_stop_training(request):
             signal.signal(signum, handler)
 
 
-def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, verbose, *, initial_epoch, prior_seconds):
-    from .callbacks import EpochPrinter, MetricsLog
-    from .checkpoint import EpochCheckpoint, InterruptGuard, StopRequest
+@dataclass
+class _Session:
+    """One run being trained: where it is written, what it trains on, its model, and how it talks."""
 
-    checkpoint = EpochCheckpoint(run_dir, prior_seconds)
+    run_dir: Path
+    config: TrainConfig
+    dataset: Dataset
+    data: _Prepared
+    model: Any
+    say: Callable[..., None]
+    verbose: bool
+
+
+def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initial_epoch: int,
+                      prior_seconds: float) -> runs.Run:
+    """Train the epochs left, then measure and write the results. Each epoch is recorded as it ends
+    (:mod:`fashion_lab.recording`); what is written once at the end is here, in order."""
+    run_dir, config = session.run_dir, session.config
+    recorder, fit_seconds = _fit(session, user_callbacks, initial_epoch=initial_epoch)
+    fit_seconds += prior_seconds
+    history = runs.read_history(run_dir / runs.HISTORY)  # every epoch, those before a resume included
+    epoch_seconds = history.pop("epoch_seconds", [])
+    history.pop("samples_per_second", None)
+    if recorder.diverged_epoch is not None:
+        raise _mark_diverged(session, recorder.diverged_epoch, epochs_run=len(history.get("loss", [])))
+
+    metrics = _final_metrics(session, history, fit_seconds, initial_epoch)
+    if config.keeps_best_epoch:  # EarlyStopping restored the best epoch's weights
+        runs.save_model(session.model, run_dir)  # the per-epoch checkpoint holds the last epoch's weights, not the best
+    _atomic.write_json(run_dir / runs.METRICS, metrics)
+    from .plots import plot_curves
+    from .report import write_run_report
+
+    plot_curves(history, run_dir / runs.CURVES, title=f"{session.dataset.name}, hidden {list(config.hidden)}")
+    write_run_report(run_dir)
+
+    epochs_run = metrics["epochs_run"]
+    session.say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
+                f"({epochs_run} epoch{'s' if epochs_run != 1 else ''}{', stopped early' if metrics['stopped_early'] else ''}, "
+                f"fit {fit_seconds:.1f}s, {metrics['samples_per_second']:,.0f} samples/s)")
+    session.say(f"results: {run_dir}")
+    return runs.Run(dir=run_dir, config=config, history=history, metrics=metrics, model=session.model,
+                    epoch_seconds=epoch_seconds)
+
+
+def _fit(session: _Session, user_callbacks: Sequence[Any], *, initial_epoch: int):
+    """Run the epochs from ``initial_epoch``; returns the recorder and the seconds the fit took.
+
+    A stop signal raises :class:`TrainingInterrupted` once the finished epochs' files are on disk.
+    """
+    from .checkpoint import StopRequest
+    from .recording import EpochRecorder
+
+    config, data = session.config, session.data
     stop = StopRequest()
-    # The guard comes first, so an epoch during which a stop signal arrived is abandoned, not recorded.
-    # The history row is written before the checkpoint: whenever checkpoint.json says epoch k is done,
-    # row k is on disk (a row newer than the checkpoint is dropped when the run is interrupted or resumed).
-    callbacks = [InterruptGuard(stop),
-                 MetricsLog(run_dir / runs.HISTORY, samples_per_epoch=len(data.x), append=initial_epoch > 0),
-                 checkpoint]
-    if verbose:
-        callbacks.append(EpochPrinter(samples_per_epoch=len(data.x)))
-    callbacks += _stop_callbacks(config, verbose) + list(user_callbacks)
-
+    recorder = EpochRecorder(session.run_dir, stop, samples_per_epoch=len(data.x), resumed=initial_epoch > 0,
+                             say=session.say if session.verbose else None)
+    # The recorder comes first: an epoch is on disk before any stop rule or user callback sees it.
+    callbacks = [recorder, *_stop_callbacks(config, session.verbose), *user_callbacks]
     start = time.perf_counter()
     try:
         with _signals_stop_training(stop):
             # One compiled call per epoch with the data on the device (see _fastfit); falls back to
             # model.fit on other backends or when a callback wants per-batch events.
-            _fastfit.fit(model, data.x, data.y, epochs=config.epochs, initial_epoch=initial_epoch,
+            _fastfit.fit(session.model, data.x, data.y, epochs=config.epochs, initial_epoch=initial_epoch,
                          batch_size=config.batch_size, seed=config.seed, validation_data=data.validation,
                          validation_batch_size=EVAL_BATCH, callbacks=callbacks)
     except KeyboardInterrupt:
-        # The last finished epoch's files may still be being written in the background. If that write
-        # failed, checkpoint.json still describes the epoch before, whose model.keras is intact.
-        with contextlib.suppress(Exception):
-            checkpoint.wait()
-        raise TrainingInterrupted(_record_interrupt(run_dir)) from None
+        _finish_writes(recorder)
+        raise TrainingInterrupted(_record_interrupt(session.run_dir)) from None
     except BaseException:
-        with contextlib.suppress(Exception):
-            checkpoint.wait()
+        _finish_writes(recorder)
         raise
-    checkpoint.wait()
-    fit_seconds = prior_seconds + time.perf_counter() - start
-    hist = runs.read_history(run_dir / runs.HISTORY)
-    for key in ("epoch_seconds", "samples_per_second"):
-        hist.pop(key, None)
-    epochs_run = len(hist.get("loss", []))
+    recorder.checkpoint.wait()
+    return recorder, time.perf_counter() - start
 
-    if checkpoint.diverged_epoch is not None:
-        failed = {"failed": True, "reason": f"loss or weights became NaN/infinite in epoch {checkpoint.diverged_epoch}",
-                  "epochs_run": epochs_run, "diverged_epoch": checkpoint.diverged_epoch}
-        _atomic.write_json(run_dir / runs.METRICS, failed)
-        raise TrainingDiverged(
-            f"training diverged: the loss or the weights became NaN or infinite in epoch {checkpoint.diverged_epoch} "
-            f"(learning rate {config.learning_rate:g}{', pixels not normalized' if not config.normalize else ''}). "
-            f"This usually means the learning rate is too high: try --learning-rate 0.001 (the default)"
-            f"{' and drop --no-normalize' if not config.normalize else ''}. The run in {run_dir} is marked failed "
-            f"(metrics.json: failed: true); its model.keras, if any, is from the last finite epoch."
-        )
 
+def _finish_writes(recorder) -> None:
+    """Wait for the last epoch's files on the way out of a failed fit; a write that failed is said, not raised.
+
+    If that write failed, checkpoint.json still describes the epoch before, whose model.keras is intact.
+    """
+    try:
+        recorder.checkpoint.wait()
+    except Exception as e:
+        warnings.warn(f"the last epoch's checkpoint could not be written ({type(e).__name__}: {e}); "
+                      f"the run keeps the epoch before it.", stacklevel=2)
+
+
+def _mark_diverged(session: _Session, epoch: int, epochs_run: int) -> TrainingDiverged:
+    """Mark the run failed in metrics.json and return the error that tells the user why."""
+    config = session.config
+    _atomic.write_json(session.run_dir / runs.METRICS, {
+        "failed": True, "reason": f"loss or weights became NaN/infinite in epoch {epoch}",
+        "epochs_run": epochs_run, "diverged_epoch": epoch})
+    return TrainingDiverged(
+        f"training diverged: the loss or the weights became NaN or infinite in epoch {epoch} "
+        f"(learning rate {config.learning_rate:g}{', pixels not normalized' if not config.normalize else ''}). "
+        f"This usually means the learning rate is too high: try --learning-rate 0.001 (the default)"
+        f"{' and drop --no-normalize' if not config.normalize else ''}. The run in {session.run_dir} is marked failed "
+        f"(metrics.json: failed: true); its model.keras, if any, is from the last finite epoch."
+    )
+
+
+def _final_metrics(session: _Session, history: dict[str, list[float]], fit_seconds: float,
+                   initial_epoch: int) -> dict[str, Any]:
+    """metrics.json: the test and training sets evaluated once, with the fit's figures."""
+    config, data, model = session.config, session.data, session.model
+    epochs_run = len(history.get("loss", []))
     test = _fasteval.evaluate(model, data.x_test, data.y_test, batch_size=EVAL_BATCH)
     on_train = _fasteval.evaluate(model, data.x, data.y, batch_size=EVAL_BATCH)
     metrics = {
@@ -334,31 +387,18 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
         "params": int(model.count_params()),
         "interrupted": False,
     }
-    if data.validation is not None and "val_accuracy" in hist:
-        metrics["validation_accuracy"] = hist["val_accuracy"][-1]
-        metrics["validation_loss"] = hist["val_loss"][-1]
+    if data.validation is not None and "val_accuracy" in history:
+        metrics["validation_accuracy"] = history["val_accuracy"][-1]
+        metrics["validation_loss"] = history["val_loss"][-1]
     if initial_epoch:
         metrics["resumed_from_epoch"] = initial_epoch
-    if "val_loss" in hist:
-        metrics["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1  # the epoch with the lowest validation loss
-    if config.keeps_best_epoch:  # EarlyStopping restored the best epoch's weights
+    if "val_loss" in history:
+        metrics["best_epoch"] = int(np.argmin(history["val_loss"])) + 1  # the epoch with the lowest validation loss
+    if config.keeps_best_epoch:
         best = metrics["best_epoch"] - 1
-        metrics.update(restored_best=True, validation_accuracy=hist["val_accuracy"][best], validation_loss=hist["val_loss"][best])
-        runs.save_model(model, run_dir)  # the per-epoch checkpoint holds the last epoch's weights, not the best
-
-    _atomic.write_json(run_dir / runs.METRICS, metrics)
-    from .plots import plot_curves
-
-    plot_curves(hist, run_dir / runs.CURVES, title=f"{dataset.name}, hidden {list(config.hidden)}")
-    from .report import write_run_report
-
-    write_run_report(run_dir)
-
-    say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
-        f"({epochs_run} epoch{'s' if epochs_run != 1 else ''}{', stopped early' if metrics['stopped_early'] else ''}, "
-        f"fit {fit_seconds:.1f}s, {metrics['samples_per_second']:,.0f} samples/s)")
-    say(f"results: {run_dir}")
-    return runs.Run(dir=run_dir, config=config, history=hist, metrics=metrics, model=model)
+        metrics.update(restored_best=True, validation_accuracy=history["val_accuracy"][best],
+                       validation_loss=history["val_loss"][best])
+    return metrics
 
 
 def _record_interrupt(run_dir: Path) -> str:
@@ -370,5 +410,5 @@ def _record_interrupt(run_dir: Path) -> str:
     _truncate_history(run_dir / runs.HISTORY, done)
     _atomic.write_json(run_dir / runs.METRICS, {"interrupted": True, "epochs_run": done,
                                                  "resume": f"fashion-lab train --resume {run_dir}"})
-    return (f"training interrupted; the {done} finished epoch{'s' if done != 1 else ''} are saved in {run_dir} "
+    return (f"training interrupted; the {done} finished epoch{'s are' if done != 1 else ' is'} saved in {run_dir} "
             f"(history.csv, model.keras). Continue with: fashion-lab train --resume {run_dir}")
