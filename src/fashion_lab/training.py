@@ -235,6 +235,7 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
         data = _Prepared(config, dataset)
         keras.utils.set_random_seed(config.seed)
         model = previous.load_model()  # weights and optimizer state of the last finished epoch
+        runs.remove_derived(run_dir)  # an evaluation of the interrupted model no longer describes the run
         _truncate_history(run_dir / runs.HISTORY, checkpoint["epoch"])
         # The shuffling state of Keras's own model.fit (used when the fast path does not apply); the fast path
         # derives each epoch's order from the seed and the epoch number.
