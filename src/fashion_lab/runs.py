@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ class Run:
     metrics: dict[str, Any]
     model: Any = None  # the Keras model, when the run was just trained or loaded with load_model()
     info: dict[str, Any] = field(default_factory=dict)  # the rest of config.json (versions, dataset source)
+    epoch_seconds: list[float] = field(default_factory=list)  # seconds of each finished epoch, as history.csv has them
 
     @property
     def paths(self) -> dict[str, Path]:
@@ -101,7 +103,18 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
         history = read_history(history_path) if history_path.is_file() else {}
     except (ValueError, csv.Error, UnicodeDecodeError) as e:
         raise RunError(f"{history_path} is damaged ({e}); train the run again.") from None
-    return Run(dir=folder, config=config, history=history, metrics=metrics, info=info)
+    return Run(dir=folder, config=config, history=history, metrics=metrics, info=info,
+               epoch_seconds=list(history.get("epoch_seconds", [])))
+
+
+def command_line() -> list[str] | None:
+    """The ``fashion-lab ...`` command being run, for the records (config.json, results.json); None from Python.
+
+    Example:
+        >>> command_line() is None  # called from Python; under `fashion-lab train --epochs 2` it is that list
+        True
+    """
+    return ["fashion-lab", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("fashion-lab") else None
 
 
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:

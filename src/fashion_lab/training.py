@@ -15,7 +15,6 @@ import contextlib
 import platform
 import shutil
 import signal
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ import numpy as np
 
 from . import _atomic, _fasteval, _fastfit, runs
 from .config import TrainConfig
+from .console import sayer
 from .datasets import Dataset, open_dataset
 from .errors import RunError, TrainingDiverged, TrainingInterrupted
 from .preprocess import prepare_images
@@ -70,11 +70,6 @@ def validation_count(n: int, fraction: float) -> int:
         (6000, 1, 0)
     """
     return max(1, int(round(n * fraction))) if fraction else 0
-
-
-def _command_line() -> list[str] | None:
-    """The ``fashion-lab ...`` command being run, for the records; None when called from Python."""
-    return ["fashion-lab", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("fashion-lab") else None
 
 
 def _stop_callbacks(config: TrainConfig, verbose: bool = False) -> list:
@@ -124,7 +119,7 @@ def train(
         TrainingDiverged: the loss or the weights became NaN or infinite; the run is marked failed.
     """
     config = config or TrainConfig()
-    say = _sayer(verbose)
+    say = sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
     existed = bool(config.run_dir) and Path(config.run_dir).is_dir()
     run_dir = runs.new_run_dir(config, overwrite=overwrite)
@@ -180,7 +175,7 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
                        f"Start a new run with a lower --learning-rate.")
     if previous.metrics and not previous.metrics.get("interrupted"):
         raise RunError(f"run {run_dir} already finished ({checkpoint['epoch']} epochs); there is nothing to resume.")
-    say = _sayer(verbose)
+    say = sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
     from ._backend import keras as _keras
 
@@ -210,11 +205,6 @@ class _Prepared:
         self.y_test = dataset.y_test.astype(np.int32)
 
 
-def _sayer(verbose: bool):
-    """``print`` (flushed, so progress shows through pipes) when verbose, else a function that does nothing."""
-    return (lambda *a, **k: print(*a, **k, flush=True)) if verbose else (lambda *a, **k: None)
-
-
 def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
     if dataset is None:
         dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
@@ -238,7 +228,7 @@ def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras
                     "train": len(data.x), "validation": 0 if data.validation is None else len(data.validation[0]),
                     "test": len(data.x_test)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": _command_line(),
+        "command": runs.command_line(),
     }
 
 
