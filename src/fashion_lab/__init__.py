@@ -37,7 +37,7 @@ _EXPORTS = {
     "evaluate_run": "evaluation",
     "run_experiment": "experiments",
     "ExperimentOptions": "experiments",
-    "write_report": "report",
+    "write_report": "rebuild",
     "predict_images": "predict",
     "predict_arrays": "predict",
     "Prediction": "predict",

@@ -338,7 +338,7 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from .rebuild import write_report
 
     print(f"wrote {write_report(args.dir)}")
     return 0
