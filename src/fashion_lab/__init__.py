@@ -22,7 +22,7 @@ _EXPORTS = {
     "load_dataset": "datasets",
     "open_dataset": "datasets",
     "Dataset": "datasets",
-    "DATASETS": "datasets",
+    "DATASETS": "dataset_specs",
     "normalize": "preprocess",
     "prepare_images": "preprocess",
     "build_model": "model",

@@ -56,7 +56,7 @@ class TrainConfig:
     steps_per_execution: int | None = None  # None: a whole epoch per compiled call (fast on CPU)
 
     def __post_init__(self) -> None:
-        from .datasets import get_spec
+        from .dataset_specs import get_spec
 
         self.dataset = get_spec(self.dataset).name
         if isinstance(self.hidden, int):
