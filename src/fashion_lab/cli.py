@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from . import __version__
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print an image's label number and name and its 28x28 pixel array, and save a PNG.")
     p.add_argument("index", type=_non_negative_int, help="image index within the split")
     p.add_argument("--split", choices=("train", "test"), default="train", help="which split (default: train)")
-    p.add_argument("--out", metavar="PNG", help="where to save the PNG (default: <dataset>-<split>-<index>.png)")
+    p.add_argument("--out", metavar="PNG", help="where to save the PNG (default: shown/<dataset>-<split>-<index>.png)")
     _add_data_args(p)
 
     p = sub.add_parser("train", help="train a network and record the run",
@@ -241,7 +242,7 @@ def cmd_show(args) -> int:
     ds = open_dataset(args.dataset, args.data_dir, verify=args.verify)
     text = describe_image(ds, args.index, args.split)
     image, _ = get_image(ds, args.index, args.split)
-    out = args.out or f"{ds.name}-{args.split}-{args.index}.png"
+    out = args.out or f"shown/{ds.name}-{args.split}-{args.index}.png"  # a folder of its own, not the current one
     save_image(image, out, hint="choose a writable path with --out")
     print(text)
     print(f"\nsaved {out}")
@@ -336,7 +337,14 @@ def cmd_experiment(args) -> int:
 def cmd_report(args) -> int:
     from .rebuild import write_report
 
-    print(f"wrote {write_report(args.dir)}")
+    path = write_report(args.dir)
+    if (Path(args.dir) / "config.json").is_file():  # a run directory: say when it did not finish
+        from .runs import load_run, partial_note
+
+        note = partial_note(load_run(args.dir))
+        if note:
+            print(f"note: {note}")
+    print(f"wrote {path}")
     return 0
 
 
