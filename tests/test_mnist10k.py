@@ -298,7 +298,7 @@ def test_data_command_explains_the_real_sample(real_cache, capsys):
 @pytest.mark.npm_data
 def test_seed_exercise_stops_at_99_percent_within_8_epochs(real_cache, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    argv = ["train", "--dataset", "mnist-10k", "--hidden", "512", "--stop-at-accuracy", "0.99", "--epochs", "10",
+    argv = ["train", "--dataset", "mnist-10k", "--hidden", "512", "--stop-at-accuracy", "0.99",  # as the README has it
             "--run-dir", str(run_dir)]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -21,7 +21,7 @@ from pathlib import Path
 from collections.abc import Sequence
 
 from . import __version__
-from .config import MAX_SEED, TrainConfig
+from .config import EPOCHS_WITH_TARGET, MAX_SEED, TrainConfig
 from .dataset_specs import DATASETS
 from .errors import ConfigError, FashionLabError, InvalidValue
 from .experiments.options import ExperimentOptions
@@ -120,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model and training")
     g.add_argument("--hidden", type=_positive_int, nargs="+", default=list(TrainConfig.hidden), metavar="N",
                    help=f"hidden layer sizes, e.g. --hidden 512 256 (default: {_shown(TrainConfig.hidden)})")
-    g.add_argument("--epochs", type=_positive_int, default=TrainConfig.epochs,
-                   help=f"training epochs (default: {TrainConfig.epochs})")
+    g.add_argument("--epochs", type=_positive_int, default=None,
+                   help=f"training epochs (default: {TrainConfig.epochs}, or at most {EPOCHS_WITH_TARGET} with "
+                        f"--stop-at-accuracy/--stop-at-loss, which then end training)")
     _add_step_args(g, TrainConfig)
     g.add_argument("--no-normalize", dest="normalize", action="store_false",
                    help="feed raw 0-255 pixels instead of pixels / 255")
@@ -263,6 +264,14 @@ def _resume_conflicts(args) -> list[str]:
     return [f"--{k.replace('_', '-')}" for k, v in vars(args).items() if k not in keep and getattr(defaults, k, v) != v]
 
 
+def _epochs(args) -> int:
+    """--epochs, or its default: a ceiling of EPOCHS_WITH_TARGET when a stop target is what should end training."""
+    if args.epochs is not None:
+        return args.epochs
+    has_target = args.stop_at_accuracy is not None or args.stop_at_loss is not None
+    return EPOCHS_WITH_TARGET if has_target else TrainConfig.epochs
+
+
 def cmd_train(args) -> int:
     if args.resume:
         conflicts = _resume_conflicts(args)
@@ -276,7 +285,7 @@ def cmd_train(args) -> int:
         config = TrainConfig(
             dataset=args.dataset, data_dir=args.data_dir, verify=args.verify, normalize=args.normalize,
             validation_split=args.validation_split, hidden=tuple(args.hidden), learning_rate=args.learning_rate,
-            epochs=args.epochs, batch_size=args.batch_size, stop_at_accuracy=args.stop_at_accuracy,
+            epochs=_epochs(args), batch_size=args.batch_size, stop_at_accuracy=args.stop_at_accuracy,
             stop_at_loss=args.stop_at_loss, seed=args.seed, run_dir=args.run_dir, name=args.name,
             early_stopping=args.early_stopping,
         )

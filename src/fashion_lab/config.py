@@ -27,6 +27,12 @@ from .validate import fraction, positive_int, positive_number, safe_name, whole_
 MAX_SEED = 2**31  # the random generators of NumPy and JAX take 32-bit seeds
 
 
+# With a stop target (--stop-at-accuracy, --stop-at-loss) and no --epochs, the command line trains up to this
+# many epochs: the target should end training, not the seed's 5-epoch default (its MNIST exercise expects
+# 99% in "fewer than 9 epochs").
+EPOCHS_WITH_TARGET = 10
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a training run. Unknown keys are an error in :meth:`from_dict`."""
