@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fashion-lab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+    parser.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
+                        help="compile every program afresh instead of loading it from fashion-lab's compilation cache "
+                             "(~/.cache/fashion-lab/xla; also FASHION_LAB_COMPILE_CACHE=0)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("data", help="find, verify and describe the dataset",
@@ -260,7 +263,7 @@ def cmd_show(args) -> int:
 def _resume_conflicts(args) -> list[str]:
     """Flags given with --resume that would change the saved config (the run's own config wins)."""
     defaults = build_parser().parse_args(["train"])
-    keep = {"resume", "quiet", "debug", "command"}
+    keep = {"resume", "quiet", "debug", "command", "compile_cache"}
     return [f"--{k.replace('_', '-')}" for k, v in vars(args).items() if k not in keep and getattr(defaults, k, v) != v]
 
 
@@ -372,6 +375,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.compile_cache:
+        import os
+
+        os.environ["FASHION_LAB_COMPILE_CACHE"] = "0"  # read by fashion_lab.compile_cache before JAX compiles
     try:
         return COMMANDS[args.command](args)
     except FashionLabError as e:
