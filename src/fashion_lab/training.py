@@ -297,6 +297,9 @@ def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initi
     """Train the epochs left, then measure and write the results. Each epoch is recorded as it ends
     (:mod:`fashion_lab.recording`); what is written once at the end is here, in order."""
     run_dir, config = session.run_dir, session.config
+    from .plots import import_in_background
+
+    import_in_background()  # the plots at the end need matplotlib: import it while the epochs run
     recorder, fit_seconds = _fit(session, user_callbacks, initial_epoch=initial_epoch)
     fit_seconds += prior_seconds
     history = runs.read_history(run_dir / runs.HISTORY)  # every epoch, those before a resume included
