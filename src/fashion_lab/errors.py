@@ -46,3 +46,7 @@ class TrainingInterrupted(FashionLabError):
 
 class TrainingDiverged(FashionLabError):
     """The loss or the weights became NaN or infinite; the run is marked failed."""
+
+
+class DependencyError(FashionLabError):
+    """An optional part (the ``serve`` or ``onnx`` extra) is not installed; the message names the extra."""
