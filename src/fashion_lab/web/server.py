@@ -93,11 +93,11 @@ def serve(run_dir: str | os.PathLike[str], host: str = DEFAULT_HOST, port: int =
     require_web_stack()
     from .predictor import RunPredictor
 
-    predictor = RunPredictor(run_dir)
+    sock = bind(host, port)  # a port in use is found before the model is loaded
     try:
-        sock = bind(host, port)
-    except ConfigError:
-        predictor.close()
+        predictor = RunPredictor(run_dir)
+    except BaseException:
+        sock.close()
         raise
     import uvicorn
 
