@@ -97,13 +97,13 @@ def export_onnx(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
     from .preprocess import prepare_images
     from .runs import load_run
 
+    if out is not None and Path(out).is_dir():
+        raise OutputError(f"--out {out} is a folder; give a file name such as {Path(out) / 'model.onnx'}")
     run = load_run(run_dir)
+    target = Path(out) if out is not None else run.dir / "model.onnx"
     model = run.load_model()
     config = run.config
     dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify, download=False)
-    target = Path(out) if out is not None else run.dir / "model.onnx"
-    if target.is_dir():
-        raise ModelError(f"--out {target} is a folder; give a file name such as {target / 'model.onnx'}")
     import onnx
     import onnxruntime
 
