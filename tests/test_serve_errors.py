@@ -88,3 +88,15 @@ def test_compare_counts_real_disagreements_not_near_ties():
     onnx = np.array([[0.7, 0.2, 0.1], [0.49998, 0.50001, 0.00001], [0.1, 0.3, 0.6]])
     difference, identical, disagreements = compare(keras, onnx)
     assert difference == pytest.approx(0.3) and identical == 1 and disagreements == 1
+
+
+@pytest.mark.parametrize("command", ["serve", "export"])
+def test_a_missing_extra_is_named_with_how_to_install_it(tmp_path, capsys, monkeypatch, command):
+    from fashion_lab import extras
+
+    extra = {"serve": "serve", "export": "onnx"}[command]
+    monkeypatch.setitem(extras.EXTRAS, extra, (*extras.EXTRAS[extra], "no_such_module"))
+    assert main([command, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"fashion-lab {command} needs no-such-module, which is not installed; " in err
+    assert f"pip install 'fashion-lab[{extra}]'" in err

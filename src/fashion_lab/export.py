@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from . import _atomic
-from .errors import DependencyError, ModelError, OutputError
+from .errors import ModelError, OutputError
+from .extras import require_extra
 
 INPUT_NAME = "image"
 TOLERANCE = 1e-4  # largest probability difference accepted; float32 rounding gives about 1e-6
@@ -49,19 +50,6 @@ class ExportResult:
     onnxruntime_version: str
     export_seconds: float
     dataset: str
-
-
-def require_onnx() -> None:
-    """Raise :class:`DependencyError` naming the extra to install when the ONNX packages are missing."""
-    missing = []
-    for module in ("onnx", "onnxruntime", "jax2onnx"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
-    if missing:
-        raise DependencyError(f"fashion-lab export needs {', '.join(missing)}, which are not installed; "
-                              f"install the onnx extra: pip install 'fashion-lab[onnx]'")
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, int, int]:
@@ -85,13 +73,13 @@ def export_onnx(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
     """Export the run's model to ONNX at ``out`` (default ``RUN_DIR/model.onnx``) and check it on the test images.
 
     Raises:
-        DependencyError: onnx, onnxruntime or jax2onnx is not installed.
+        DependencyError: onnx, onnxruntime or jax2onnx (the ``onnx`` extra) is not installed.
         RunError, ModelError: the run or its model cannot be loaded.
         DataError: the run's dataset cannot be opened for the check.
         ModelError: the exported file disagrees with Keras (nothing is written then).
         OutputError: ``out`` cannot be written.
     """
-    require_onnx()
+    require_extra("onnx", "fashion-lab export")
     from .datasets import get_spec, open_dataset
     from .evaluation import predict_probabilities
     from .preprocess import prepare_images

@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import DataError
 from ..predict import Prediction, predict_arrays, predict_images
 from ..runs import Run, load_run
+from .batching import Batcher
 
 SAMPLES_PER_CLASS = 1  # test images offered to try: the first of each class
 SUMMARY_METRICS = ("test_accuracy", "test_loss", "train_accuracy", "validation_accuracy", "epochs_run", "params")
@@ -70,6 +71,8 @@ class RunPredictor:
         if load_test_images:
             self._open_test_images()
         self.temp_dir = Path(tempfile.mkdtemp(prefix="fashion-lab-serve-"))
+        # Uploads that arrive together are read and predicted in one call (see batching.py).
+        self._batcher = Batcher(lambda paths: predict_images(self.run, paths, top=len(self.classes)))
         # Compile the prediction once now, so the first visitor does not wait for it.
         predict_arrays(self.run, np.zeros((1, 28, 28), np.uint8))
 
@@ -101,15 +104,17 @@ class RunPredictor:
         """Predict one uploaded picture given as bytes; its ``source`` is the cleaned file name.
 
         The bytes are written to a folder of their own inside :attr:`temp_dir`, read exactly as
-        ``fashion-lab predict`` reads a file, and the folder is removed before this returns. Error
-        messages name the file as the uploader named it, not the temporary path.
+        ``fashion-lab predict`` reads a file (by :func:`fashion_lab.predict.predict_images`, together with
+        the uploads of other requests waiting at the same moment), and the folder is removed before this
+        returns. Error messages name the file as the uploader named it, not the temporary path.
         """
         name = safe_filename(filename)
         folder = Path(tempfile.mkdtemp(prefix="upload-", dir=self.temp_dir))
         try:
             path = folder / name
             path.write_bytes(data)
-            [prediction] = predict_images(self.run, [path], top=top)
+            prediction = self._batcher.submit(path)
+            prediction.top = prediction.top[:top]  # the batch keeps every class, best first
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         prefix = str(folder) + os.sep

@@ -17,24 +17,12 @@ import os
 import socket
 from collections.abc import Callable
 
-from ..errors import ConfigError, DependencyError
+from ..errors import ConfigError
+from ..extras import require_extra
 
 DEFAULT_HOST = "127.0.0.1"  # this machine only; --host 0.0.0.0 opens it to the network
 DEFAULT_PORT = 8000
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def require_web_stack() -> None:
-    """Raise :class:`DependencyError` naming the extra to install when Starlette or uvicorn is missing."""
-    missing = []
-    for module in ("starlette", "uvicorn", "python_multipart"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module.replace("_", "-"))
-    if missing:
-        raise DependencyError(f"fashion-lab serve needs {', '.join(missing)}, which are not installed; "
-                              f"install the serve extra: pip install 'fashion-lab[serve]'")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -90,7 +78,7 @@ def serve(run_dir: str | os.PathLike[str], host: str = DEFAULT_HOST, port: int =
         ConfigError: the host or port cannot be used.
     """
     say = say or (lambda line: print(line, flush=True))
-    require_web_stack()
+    require_extra("serve", "fashion-lab serve")
     from .predictor import RunPredictor
 
     sock = bind(host, port)  # a port in use is found before the model is loaded
