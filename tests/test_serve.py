@@ -208,7 +208,10 @@ def test_requests_that_are_not_a_picture_upload_get_clear_4xx(server):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(request, timeout=30)
     assert e.value.code == 400 and "multipart/form-data in the field 'image'" in json.loads(e.value.read())["error"]
-    assert get(server.url + "api/test-images/10000")[0] == 404
+    status, answer = get(server.url + "api/test-images/10000")
+    assert status == 404 and "test image 10000 does not exist; give an index from 0 to 9999" in answer["error"]
+    status, answer = get(server.url + "api/predict")
+    assert status == 405 and "GET /api/predict: Method Not Allowed; this server has" in answer["error"]
     status, answer = get(server.url + "api/test-images/0?top=10")
     assert status == 200 and answer["true_class"] == "Ankle boot" and len(answer["top"]) == 10
 

@@ -29,8 +29,9 @@ from importlib import resources
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
@@ -116,10 +117,13 @@ def create_app(predictor: RunPredictor, *, max_upload_bytes: int = MAX_UPLOAD_BY
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             return error(400, f"send the picture as multipart/form-data in the field '{FIELD}'; {CURL}")
         body = bytearray()
-        async for chunk in request.stream():  # a chunked upload has no length: count it as it comes
-            body += chunk
-            if len(body) > max_upload_bytes:
-                return too_big
+        try:
+            async for chunk in request.stream():  # a chunked upload has no length: count it as it comes
+                body += chunk
+                if len(body) > max_upload_bytes:
+                    return too_big
+        except ClientDisconnect:
+            return error(400, "the upload stopped before its end (the client disconnected)")
 
         async def stream():
             yield bytes(body)
@@ -147,7 +151,11 @@ def create_app(predictor: RunPredictor, *, max_upload_bytes: int = MAX_UPLOAD_BY
         finally:
             predictor.close()
 
-    return Starlette(routes=[
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        routes = "GET /, POST /api/predict, GET /api/health, GET /api/run, GET /api/test-images[/N]"
+        return error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}; this server has {routes}")
+
+    return Starlette(exception_handlers={HTTPException: http_error}, routes=[
         Route("/", index),
         Route("/api/health", health),
         Route("/api/run", run_info),
