@@ -39,7 +39,6 @@ from .predictor import RunPredictor, answer
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a phone photo is 2-6 MB; larger requests get 413 before they are parsed
 FIELD = "image"
-CURL = "for example: curl -F image=@shoe.jpg http://127.0.0.1:8000/api/predict"
 
 
 def page_html() -> str:
@@ -114,8 +113,9 @@ def create_app(predictor: RunPredictor, *, max_upload_bytes: int = MAX_UPLOAD_BY
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_upload_bytes:
             return too_big  # refused before a byte of the body is read
+        example = f"for example: curl -F image=@shoe.jpg {request.base_url}api/predict"
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            return error(400, f"send the picture as multipart/form-data in the field '{FIELD}'; {CURL}")
+            return error(400, f"send the picture as multipart/form-data in the field '{FIELD}'; {example}")
         body = bytearray()
         try:
             async for chunk in request.stream():  # a chunked upload has no length: count it as it comes
@@ -133,11 +133,11 @@ def create_app(predictor: RunPredictor, *, max_upload_bytes: int = MAX_UPLOAD_BY
         try:
             form = await parser.parse()
         except MultiPartException as e:
-            return error(400, f"the upload is not a valid multipart form ({e}); {CURL}")
+            return error(400, f"the upload is not a valid multipart form ({e}); {example}")
         try:
             upload = form.get(FIELD)
             if not isinstance(upload, UploadFile):
-                return error(400, f"no file in the field '{FIELD}' (fields sent: {', '.join(form.keys()) or 'none'}); {CURL}")
+                return error(400, f"no file in the field '{FIELD}' (fields sent: {', '.join(form.keys()) or 'none'}); {example}")
             data = await upload.read()
         finally:
             await form.close()
