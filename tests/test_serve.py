@@ -3,6 +3,7 @@ real data's 1-epoch model), and the page in a real headless Chromium."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -244,6 +245,7 @@ def browser_visit(server, pictures, tmp_path_factory):
             page.set_input_files("#file", str(folder / "test-0.png"))
             page.wait_for_selector('body[data-source="test-0.png"][data-state=answered]', timeout=30_000)
             seen["upload"] = page.text_content("#answer")
+            seen["model_input"] = np.asarray(Image.open(io.BytesIO(page.locator("#seen").screenshot())).convert("L"))
             box = page.locator("#canvas").bounding_box()
             page.mouse.move(box["x"] + 140, box["y"] + 40)
             page.mouse.down()
@@ -268,6 +270,8 @@ def test_page_in_chromium_predicts_an_upload_and_a_drawing(browser_visit, pictur
     expected = cli_answers["test-0.png"]
     assert expected["label"] == truth["test-0.png"]  # the model gets this test image right...
     assert browser_visit["upload"].startswith(expected["class_name"] + " ")  # ...and the page shows it
+    shown = browser_visit["model_input"]  # the 28x28 the model saw, drawn on the page: a light boot on black
+    assert shown.shape[0] >= 28 and shown.max() > 200 and shown[4:8, 10:-10].max() < 30  # inside the rounded corners
     assert "test accuracy" in browser_visit["run"]
     assert re.fullmatch(r".+ \d+\.\d%", browser_visit["drawing"]) and browser_visit["drawing_bars"] == 5
     assert browser_visit["sample_truth"].startswith("true label: T-shirt/top")
