@@ -172,7 +172,7 @@ def _timed(fn) -> float:
 
 def method_a(data, seed: int, workdir: Path) -> dict:
     """fashion_lab.train as a user runs it; fit_s is the run's own fit_seconds."""
-    from fashion_lab import TrainConfig, _fastfit, runs, train
+    from fashion_lab import TrainConfig, _fastfit, train
 
     # A user's `fashion-lab train` is a fresh process: it compiles its epoch. In this process the previous
     # repeat's compiled epoch would be reused (same architecture), so drop it; C compiles every repeat too.
@@ -181,7 +181,7 @@ def method_a(data, seed: int, workdir: Path) -> dict:
     start = time.perf_counter()
     run = train(TrainConfig(seed=seed, run_dir=str(run_dir)), verbose=False)
     total = time.perf_counter() - start
-    epoch_s = runs.read_history(run.dir / runs.HISTORY)["epoch_seconds"]
+    epoch_s = run.epoch_seconds
     shutil.rmtree(run_dir, ignore_errors=True)
     return {"fit_s": run.metrics["fit_seconds"], "epoch_s": epoch_s, "call_s": total,
             "test_accuracy": run.metrics["test_accuracy"], "params": run.metrics["params"]}
@@ -201,14 +201,14 @@ def method_b(data, seed: int, workdir: Path) -> dict:
                               keras.layers.Dense(HIDDEN, activation="relu"),
                               keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    from fashion_lab.callbacks import _EpochClock
+    from fashion_lab.callbacks import EpochClock
 
-    class Clock(_EpochClock):
+    class Clock(EpochClock):
         def on_train_begin(self, logs=None):
             self.seconds = []
 
         def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(self._timing()[0])
+            self.seconds.append(self.timing()[0])
 
     clock = Clock()
     start = time.perf_counter()

@@ -145,3 +145,159 @@ def test_unusual_models_and_labels_get_kerass_own_answers(images):
     unbuilt = k.Sequential([k.layers.Flatten(), k.layers.Dense(10, activation="softmax")])
     for other in (int_input, unbuilt):
         assert _fasteval.plan(other) is None
+
+
+# --- The fused loop is model.fit: same batches in, same weights and history out ---------------------------------
+
+
+def test_fast_path_equals_model_fit_given_the_same_batch_order(images):
+    """Keras's own model.fit, fed each epoch's batches in the order the fused loop draws, ends identical."""
+    from fashion_lab import _fastfit
+
+    k = keras()
+    x, y = images
+    x, y = x[:700], y[:700]  # 10 full batches of 64 and a last one of 60, as model.fit makes them
+    seed, epochs, batch = 5, 3, 64
+    k.utils.set_random_seed(7)
+    fast = build_model((16,))
+    k.utils.set_random_seed(7)
+    plain = build_model((16,))
+    assert all(np.array_equal(a, b) for a, b in zip(fast.get_weights(), plain.get_weights()))
+    assert _fastfit.supported(fast)
+
+    fast_history = _fastfit.fit(fast, x, y, epochs=epochs, batch_size=batch, seed=seed).history
+    plain_history: dict[str, list[float]] = {}
+    for epoch in range(epochs):
+        order = np.asarray(_fastfit.epoch_order(np.uint32(seed), np.int32(epoch), len(x)))
+        logs = plain.fit(x[order], y[order], batch_size=batch, epochs=1, shuffle=False, verbose=0).history
+        for key, values in logs.items():
+            plain_history.setdefault(key, []).extend(values)
+
+    assert fast_history == plain_history
+    for ours, theirs in zip(fast.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    for ours, theirs in zip(fast.optimizer.variables, plain.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(ours.value), np.asarray(theirs.value))
+
+
+def test_an_untested_keras_version_falls_back_to_model_fit_with_one_warning(images, monkeypatch):
+    from fashion_lab import _fastfit
+
+    k = keras()
+    x, y = images
+    monkeypatch.setattr(k, "__version__", "3.99.0")
+    monkeypatch.setattr(_fastfit, "_warned_untested", set())
+
+    def not_used(*args, **kwargs):
+        raise AssertionError("the fused loop ran on an untested Keras")
+
+    monkeypatch.setattr(_fastfit, "_shared_epoch_function", not_used)
+    model = build_model((8,))
+    with pytest.warns(UserWarning, match=r"tested with Keras 3\.11 to 3\.15\.x, not 3\.99\.0.*model\.fit"):
+        history = _fastfit.fit(model, x[:300], y[:300], epochs=2, batch_size=50, seed=0).history
+    assert len(history["loss"]) == 2 and model.train_function is not None  # Keras's own loop trained it
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once per process, not per fit
+        _fastfit.fit(build_model((8,)), x[:100], y[:100], epochs=1, batch_size=50, seed=0)
+
+
+def test_test_hooks_fire_around_validation_on_the_fast_path(images):
+    from fashion_lab import _fastfit
+
+    k = keras()
+    x, y = images
+    events = []
+
+    class Hooks(k.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            events.append("test_begin")
+
+        def on_test_end(self, logs=None):
+            events.append(("test_end", sorted(logs)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            events.append(("epoch_end", epoch))
+
+    model = build_model((8,))
+    assert _fastfit.supported(model, [Hooks()])
+    _fastfit.fit(model, x[:200], y[:200], epochs=2, batch_size=50, seed=0, validation_data=(x[200:260], y[200:260]),
+                 callbacks=[Hooks()])
+    assert events == ["test_begin", ("test_end", ["accuracy", "loss"]), ("epoch_end", 0),
+                      "test_begin", ("test_end", ["accuracy", "loss"]), ("epoch_end", 1)]
+
+
+def test_the_fallback_leaves_the_model_as_it_found_it_and_honours_the_seed(images):
+    from fashion_lab import _fastfit
+
+    k = keras()
+    x, y = images
+    x, y = x[:400], y[:400]
+
+    class CountBatches(k.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches += 1
+
+    def fallback_fit(seed):
+        k.utils.set_random_seed(1)
+        model = build_model((8,), steps_per_execution=4)
+        counter = CountBatches()
+        assert not _fastfit.supported(model, [counter])
+        np.random.seed(12345)  # whatever the caller's global state: the seed decides the shuffling
+        history = _fastfit.fit(model, x, y, epochs=2, batch_size=40, seed=seed, callbacks=[counter]).history
+        assert counter.batches == 2 * 10  # every batch seen
+        assert model.steps_per_execution == 4  # put back as it was
+        return history
+
+    assert fallback_fit(seed=3) == fallback_fit(seed=3)
+    assert fallback_fit(seed=3) != fallback_fit(seed=4)
+
+
+_DRAWS = r'''
+import sys
+import numpy as np
+if sys.argv[1] == "after-fashion-lab":
+    import functools
+    from fashion_lab import build_model
+    build_model((4,))  # installs the flat uniform draw
+    from keras.src.backend.jax import random as jax_random
+    assert isinstance(jax_random.uniform, functools.partial)
+import keras
+keras.utils.set_random_seed(3)
+model = keras.Sequential([
+    keras.Input((9, 9, 2)),
+    keras.layers.Conv2D(5, 3, kernel_initializer="he_uniform"),
+    keras.layers.Conv2D(4, (2, 3), kernel_initializer=keras.initializers.RandomUniform(-1, 1)),
+    keras.layers.Flatten(),
+    keras.layers.Dense(7, kernel_initializer="lecun_uniform", bias_initializer="random_uniform"),
+    keras.layers.Dense(3),
+])
+generator = keras.random.SeedGenerator(11)
+draws = [keras.random.uniform(shape, minval=-2.0, maxval=5.0, dtype=dtype, seed=generator)
+         for shape in [(3, 4, 5), [6, 2], (7,), (2, 3, 4, 5)] for dtype in ("float32", "float16", "bfloat16")]
+draws.append(keras.random.randint((4, 6), 0, 100, seed=5))
+np.savez(sys.argv[2], *[np.asarray(w, dtype=np.float64) for w in model.get_weights() + draws])
+'''
+
+
+def test_the_flat_uniform_draw_changes_nothing_in_other_keras_code(tmp_path):
+    """Another program's Keras draws the same numbers after fashion_lab patched the JAX uniform as before."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "draws.py"
+    script.write_text(_DRAWS)
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    for mode in ("keras-alone", "after-fashion-lab"):
+        subprocess.run([sys.executable, str(script), mode, str(tmp_path / f"{mode}.npz")], check=True, env=env,
+                       cwd=tmp_path, timeout=300)
+    alone, patched = np.load(tmp_path / "keras-alone.npz"), np.load(tmp_path / "after-fashion-lab.npz")
+    assert len(alone.files) == len(patched.files) == 8 + 13
+    for name in alone.files:
+        np.testing.assert_array_equal(alone[name], patched[name], err_msg=name)

@@ -68,6 +68,45 @@ def test_interrupt_keeps_finished_epochs_and_resume_matches_uninterrupted(tmp_pa
     assert resumed.metrics["test_accuracy"] == pytest.approx(whole.metrics["test_accuracy"], abs=1e-6)
 
 
+class EveryBatch(_Callback):
+    """A per-batch callback: training then goes through Keras's own model.fit, not the fused loop."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+
+def test_resume_through_model_fit_matches_uninterrupted(tmp_path, synthetic_fashion):
+    config = dict(epochs=3, validation_split=0.2, seed=5)
+    whole = train(TrainConfig(run_dir=str(tmp_path / "whole"), **config), callbacks=[EveryBatch()], verbose=False)
+    cut_dir = tmp_path / "cut"
+    with pytest.raises(TrainingInterrupted):
+        train(TrainConfig(run_dir=str(cut_dir), **config), callbacks=[EveryBatch(), InterruptAt(2)], verbose=False)
+    resumed = resume(cut_dir, callbacks=[EveryBatch()], verbose=False)
+    assert resumed.history == whole.history  # the same shuffles after the resume: the same numbers
+    assert len(resumed.epoch_seconds) == len(whole.epoch_seconds) == 3
+
+
+def test_a_failed_last_checkpoint_on_interrupt_is_said_and_the_epoch_before_kept(tmp_path, synthetic_fashion, monkeypatch):
+    from fashion_lab import runs
+
+    saves = []
+    real_save = runs.save_model
+
+    def save_fails_the_second_time(model, run_dir):
+        saves.append(1)
+        if len(saves) == 2:
+            raise OSError("No space left on device")
+        real_save(model, run_dir)
+
+    monkeypatch.setattr(runs, "save_model", save_fails_the_second_time)
+    run_dir = tmp_path / "run"
+    with pytest.warns(UserWarning, match="checkpoint could not be written.*No space left.*keeps the epoch before"):
+        with pytest.raises(TrainingInterrupted, match="the 1 finished epoch is saved"):
+            train(TrainConfig(run_dir=str(run_dir), epochs=4), callbacks=[InterruptAt(3)], verbose=False)
+    assert json.loads((run_dir / "checkpoint.json").read_text())["epoch"] == 1
+    assert len(_rows(run_dir)) == 1
+
+
 def test_interrupt_before_first_epoch_leaves_nothing(tmp_path, synthetic_fashion):
     with pytest.raises(TrainingInterrupted, match="nothing was saved"):
         train(TrainConfig(run_dir=str(tmp_path / "run"), epochs=2), callbacks=[InterruptAt(1)], verbose=False)

@@ -48,7 +48,7 @@ def test_serve_refuses_a_port_in_use(tmp_path, capsys):
 def test_serve_and_export_check_their_options(capsys):
     with pytest.raises(SystemExit) as e:
         main(["serve", "runs/x", "--port", "70000"])
-    assert e.value.code == 2 and "must be a port from 0 to 65535" in capsys.readouterr().err
+    assert e.value.code == 2 and "must be a whole number from 0 to 65535" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["export", "runs/x", "--format", "tflite"])
     assert e.value.code == 2 and "invalid choice: 'tflite'" in capsys.readouterr().err

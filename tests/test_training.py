@@ -26,6 +26,8 @@ def test_train_writes_every_artifact(tmp_path, synthetic_fashion):
                 "fit_seconds", "samples_per_second", "params"):
         assert key in metrics
     assert metrics["epochs_run"] == 3 and metrics["stopped_early"] is False
+    assert len(run.epoch_seconds) == 3 and all(s > 0 for s in run.epoch_seconds)
+    assert "epoch_seconds" not in run.history  # per-epoch metrics only; the times are run.epoch_seconds
     assert metrics["params"] == 28 * 28 * 128 + 128 + 128 * 10 + 10
     assert metrics["test_accuracy"] > 0.5  # the bands are easy to learn
     saved = json.loads((run.dir / "config.json").read_text())

@@ -4,9 +4,14 @@ Keras's ``model.fit`` on JAX runs one jitted step per batch from Python, slicing
 and copying it to the device; for the seed's small network that overhead costs more than the arithmetic.
 Here the data goes to the device once, and each epoch is a single jitted ``lax.scan`` of the model's own
 ``train_step`` over a fresh permutation, so the model, optimizer, loss and metrics are exactly the ones
-Keras compiled. Callbacks are called per epoch (``on_epoch_begin``/``on_epoch_end`` with the usual
-logs, ``val_`` metrics included), which is all that the library's callbacks and the seed's need; when a
-callback asks for per-batch events, :func:`fit` falls back to ``model.fit``.
+Keras compiled. Callbacks are called per epoch: ``on_train_begin``/``on_train_end``,
+``on_epoch_begin``/``on_epoch_end`` with the usual logs (``val_`` metrics included), and, around each
+validation pass, ``on_test_begin``/``on_test_end`` with the validation logs; that is all that the
+library's callbacks and the seed's need. :func:`fit` falls back to ``model.fit`` (with one warning where
+the reason is not obvious) when a callback asks for per-batch events (``on_train_batch_*``,
+``on_test_batch_*``), on another backend, for a model that runs eagerly, and on a Keras version outside
+the range this loop was tested with (:data:`TESTED_KERAS`), since it calls Keras's ``train_step`` and
+state layout directly.
 
 Example:
     >>> from fashion_lab import build_model
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -28,14 +34,46 @@ import numpy as np
 
 from . import _fasteval
 
-_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
+_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end",
+                "on_test_batch_begin", "on_test_batch_end")
+
+# Keras versions the fused loop is tested with (tests/test_fast_paths.py compares it with model.fit):
+# from 3.11 (the project's lowest) up to and including every 3.15.x release.
+TESTED_KERAS = ((3, 11), (3, 15))
+_warned_untested: set[str] = set()
+
+
+def keras_is_tested(version: str) -> bool:
+    """True when Keras ``version`` lies in :data:`TESTED_KERAS` (major.minor, any patch release).
+
+    Example:
+        >>> keras_is_tested("3.15.1"), keras_is_tested("3.16.0"), keras_is_tested("3.10.0")
+        (True, False, False)
+    """
+    try:
+        major_minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    low, high = TESTED_KERAS
+    return low <= major_minor <= high
 
 
 def supported(model, callbacks: Sequence[Any] = ()) -> bool:
-    """True when the fused loop can stand in for ``model.fit``: JAX backend, no per-batch callbacks."""
+    """True when the fused loop can stand in for ``model.fit``: a tested Keras on JAX, no per-batch callbacks.
+
+    On a Keras version outside :data:`TESTED_KERAS` it says so once per process (a warning) and answers False.
+    """
     import keras
 
     if keras.backend.backend() != "jax" or getattr(model, "run_eagerly", False):
+        return False
+    if not keras_is_tested(keras.__version__):
+        if keras.__version__ not in _warned_untested:
+            _warned_untested.add(keras.__version__)
+            low, high = TESTED_KERAS
+            warnings.warn(f"fashion-lab's one-call-per-epoch training is tested with Keras {low[0]}.{low[1]} to "
+                          f"{high[0]}.{high[1]}.x, not {keras.__version__}: training uses Keras's own model.fit "
+                          f"instead (same results, slower).", stacklevel=3)
         return False
     return not wants_batch_events(callbacks)
 
@@ -69,6 +107,23 @@ def _assign(model, state) -> None:
             ref.assign(value)
 
 
+def epoch_order(seed, epoch, n: int):
+    """The order in which epoch ``epoch`` (from 0) visits ``n`` training images for ``seed``.
+
+    A fresh permutation per epoch, derived from the seed and the epoch number alone, so a resumed run
+    sees the same batches as an uninterrupted one.
+
+    Example:
+        >>> import numpy as np
+        >>> order = np.asarray(epoch_order(np.uint32(0), np.int32(0), 5))
+        >>> sorted(order.tolist())
+        [0, 1, 2, 3, 4]
+    """
+    import jax
+
+    return jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n)
+
+
 def _epoch_function(model, n: int, batch_size: int):
     """Compile-once function: ``(state, x, y, seed, epoch) -> (state, logs)`` after one shuffled epoch.
 
@@ -81,7 +136,7 @@ def _epoch_function(model, n: int, batch_size: int):
     steps, rest = divmod(n, batch_size)
 
     def run_epoch(state, x, y, seed, epoch):
-        order = jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n)
+        order = epoch_order(seed, epoch, n)
 
         def step(state, idx):
             _, state = model.train_step(state, (x[idx], y[idx]))
@@ -193,13 +248,9 @@ def fit(
     import keras
 
     if not supported(model, callbacks):
-        if wants_batch_events(callbacks) and model.steps_per_execution != 1:
-            # Keras calls batch hooks once per execution: one step per execution lets them see every batch.
-            model.steps_per_execution = 1
-            model.train_function = model.test_function = None
-        return model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
-                         validation_batch_size=validation_batch_size, callbacks=list(callbacks), verbose=0,
-                         shuffle=True, initial_epoch=initial_epoch)
+        return _fit_with_keras(model, x, y, epochs=epochs, batch_size=batch_size, seed=seed,
+                               validation_data=validation_data, validation_batch_size=validation_batch_size,
+                               callbacks=callbacks, initial_epoch=initial_epoch)
     n = len(x)
     model._symbolic_build(data_batch=(x[:batch_size], y[:batch_size]))  # builds layers, metrics, optimizer
     callback_list = keras.callbacks.CallbackList(
@@ -219,7 +270,9 @@ def fit(
         _assign(model, state)  # the model's variables hold this epoch's weights before any callback runs
         logs = {name: float(value) for name, value in jax.device_get(epoch_logs).items()}
         if validation_data is not None:
+            callback_list.on_test_begin()
             val = _fasteval.evaluate(model, *validation_data, batch_size=validation_batch_size)
+            callback_list.on_test_end(val)
             logs.update({f"val_{name}": value for name, value in val.items()})
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -227,3 +280,36 @@ def fit(
     model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.on_train_end(logs=logs)
     return model.history  # the History that CallbackList attached, as model.fit returns it
+
+
+def _fit_with_keras(model, x, y, *, epochs, batch_size, seed, validation_data, validation_batch_size, callbacks,
+                    initial_epoch):
+    """``model.fit`` with :func:`fit`'s meaning, leaving the model's settings as it found them.
+
+    ``seed`` seeds NumPy's global generator, which Keras's ``model.fit`` shuffles with, when the fit starts
+    at epoch 0; a resumed fit (``initial_epoch > 0``) continues from the generator state the caller restored
+    (what :mod:`fashion_lab.checkpoint` saved). Per-batch callbacks need one step per compiled call to see
+    every batch: the model's ``steps_per_execution`` is set to 1 for this fit and put back after it.
+    """
+    saved_steps = model.steps_per_execution
+    one_step = wants_batch_events(callbacks) and saved_steps != 1
+    if one_step:
+        model.steps_per_execution = 1
+        model.train_function = model.test_function = model.predict_function = None
+    try:
+        if initial_epoch == 0:
+            np.random.seed(seed % 2**32)
+        elif getattr(model, "train_function", None) is None:
+            # Keras draws one shuffling permutation while it first builds a model's metrics: let it do that
+            # in a fit of no epochs and put the generator back, so the resumed epochs shuffle as the
+            # uninterrupted run's did.
+            rng = np.random.get_state()
+            model.fit(x[:1], y[:1], epochs=initial_epoch, initial_epoch=initial_epoch, verbose=0)
+            np.random.set_state(rng)
+        return model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
+                         validation_batch_size=validation_batch_size, callbacks=list(callbacks), verbose=0,
+                         shuffle=True, initial_epoch=initial_epoch)
+    finally:
+        if one_step:
+            model.steps_per_execution = saved_steps
+            model.train_function = model.test_function = model.predict_function = None

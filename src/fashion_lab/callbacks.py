@@ -26,8 +26,8 @@ from pathlib import Path
 
 from . import _atomic
 from ._backend import keras as _keras
-from .config import _fraction, _is_number, _positive_number
 from .errors import ConfigError
+from .validate import fraction, is_number, positive_number
 
 _Callback = _keras().callbacks.Callback
 
@@ -56,7 +56,7 @@ class TargetStop(_Callback):
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}.")
-        if not _is_number(target):
+        if not is_number(target):
             raise ConfigError(f"target must be a finite number, got {target!r}.")
         self.target = float(target)
         self.monitor = monitor
@@ -121,7 +121,7 @@ class StopAtAccuracy(TargetStop):
     """
 
     def __init__(self, target: float, monitor: str = "accuracy", verbose: bool = True):
-        _fraction("StopAtAccuracy target", target, low_open=True, high_open=False, example="for 60% accuracy pass 0.6")
+        fraction("StopAtAccuracy target", target, low_open=True, high_open=False, example="for 60% accuracy pass 0.6")
         super().__init__(target, monitor=monitor, mode="max", verbose=verbose)
 
     def message(self, value: float) -> str:
@@ -143,15 +143,26 @@ class StopAtLoss(TargetStop):
     """
 
     def __init__(self, target: float, monitor: str = "loss", verbose: bool = True):
-        _positive_number("StopAtLoss target", target, example="for example 0.3")
+        positive_number("StopAtLoss target", target, example="for example 0.3")
         super().__init__(target, monitor=monitor, mode="min", verbose=verbose)
 
     def message(self, value: float) -> str:
         return f"Reached {self.monitor} {value:.4f} (target {self.target:g}) so cancelling training!"
 
 
-class _EpochClock(_Callback):
-    """Measures each epoch's wall time (the first epoch includes compilation)."""
+class EpochClock(_Callback):
+    """Measures each epoch's wall time (the first epoch includes compilation).
+
+    A base for callbacks that report speed: ``self.timing()`` at ``on_epoch_end`` gives
+    ``(seconds, samples per second or None)``.
+
+    Args:
+        samples_per_epoch: training samples per epoch, for the samples/s figure. Defaults to None.
+
+    Example:
+        >>> EpochClock(samples_per_epoch=60000).samples_per_epoch
+        60000
+    """
 
     def __init__(self, samples_per_epoch: int | None = None):
         super().__init__()
@@ -161,10 +172,20 @@ class _EpochClock(_Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
-    def _timing(self) -> tuple[float, float | None]:
+    def timing(self) -> tuple[float, float | None]:
+        """Seconds since this epoch began, and samples per second (None without ``samples_per_epoch``)."""
         seconds = time.perf_counter() - self._start if self._start is not None else float("nan")
-        rate = self.samples_per_epoch / seconds if self.samples_per_epoch and seconds > 0 else None
-        return seconds, rate
+        return seconds, samples_per_second(self.samples_per_epoch, seconds)
+
+
+def samples_per_second(samples: int | None, seconds: float) -> float | None:
+    """``samples / seconds``, or None when either is missing or not positive.
+
+    Example:
+        >>> samples_per_second(60000, 2.0), samples_per_second(None, 2.0)
+        (30000.0, None)
+    """
+    return samples / seconds if samples and seconds > 0 else None
 
 
 _PREFERRED = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -174,15 +195,71 @@ def _ordered_keys(logs: dict) -> list[str]:
     return [k for k in _PREFERRED if k in logs] + sorted(k for k in logs if k not in _PREFERRED)
 
 
-class MetricsLog(_EpochClock):
-    """Write ``history.csv`` with one row per epoch, replaced atomically as each epoch ends.
+def epoch_line(epoch: int, epochs: int | str, logs: dict, seconds: float, rate: float | None = None) -> str:
+    """The one line printed per epoch, counting epochs from 1.
 
-    The whole file is rewritten through a temporary file and a rename after every epoch (a few hundred
-    bytes, well under a millisecond), so a crash or kill at any moment leaves every finished epoch and
-    never half a row.
+    Example:
+        >>> epoch_line(0, 5, {"loss": 0.49581, "accuracy": 0.82351}, 1.2105, 49587.3)
+        'epoch 1/5: loss 0.4958, accuracy 0.8235, 1.21s (49,587 samples/s)'
+    """
+    metrics = ", ".join(f"{k} {float(logs[k]):.4f}" for k in _ordered_keys(logs))
+    speed = f" ({rate:,.0f} samples/s)" if rate else ""
+    return f"epoch {epoch + 1}/{epochs}: {metrics}, {seconds:.2f}s{speed}"
 
+
+class HistoryFile:
+    """``history.csv``: one row per epoch, the whole file replaced atomically as each row is added.
+
+    The file is rewritten through a temporary file and a rename (a few hundred bytes, well under a
+    millisecond), so a crash or kill at any moment leaves every finished epoch and never half a row.
     Columns: ``epoch`` (from 1), the logged metrics (``loss``, ``accuracy``, then ``val_loss``,
     ``val_accuracy`` when present), ``epoch_seconds`` and ``samples_per_second``.
+
+    Args:
+        path: the CSV file. Its folder is created by :meth:`start`.
+
+    Example:
+        >>> import tempfile, os
+        >>> history = HistoryFile(os.path.join(tempfile.mkdtemp(), "history.csv"))
+        >>> history.start()
+        >>> history.add(0, {"loss": 0.5, "accuracy": 0.8}, seconds=1.5, rate=40000.0)
+        >>> open(history.path).read().splitlines()
+        ['epoch,loss,accuracy,epoch_seconds,samples_per_second', '1,0.5,0.8,1.5,40000.0']
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self._rows: list[list] = []
+        self._columns: list[str] | None = None
+
+    def start(self, append: bool = False) -> None:
+        """Begin a fit: keep the rows on disk when ``append`` (a resumed run), else start an empty file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._columns, self._rows = None, []
+        if append and self.path.exists():
+            with open(self.path, newline="") as f:
+                rows = [row for row in csv.reader(f) if row]
+            if rows:
+                self._columns, self._rows = rows[0], rows[1:]
+        else:
+            _atomic.write_text(self.path, "")  # a fresh log: no rows of an earlier fit stay behind
+
+    def add(self, epoch: int, logs: dict, seconds: float, rate: float | None) -> None:
+        """Append the row of ``epoch`` (counted from 0) and replace the file."""
+        if self._columns is None:
+            self._columns = ["epoch", *_ordered_keys(logs), "epoch_seconds", "samples_per_second"]
+        values = {"epoch": epoch + 1, "epoch_seconds": round(seconds, 4), "samples_per_second": "" if rate is None else round(rate, 1)}
+        values.update({k: float(v) for k, v in logs.items()})
+        self._rows.append([values.get(c, "") for c in self._columns])
+        text = io.StringIO()
+        csv.writer(text).writerows([self._columns, *self._rows])
+        _atomic.write_text(self.path, text.getvalue())
+
+
+class MetricsLog(EpochClock):
+    """Write ``history.csv`` with one row per epoch, replaced atomically as each epoch ends.
+
+    A callback around :class:`HistoryFile` (see there for the columns), for any ``model.fit``.
 
     Args:
         path: the CSV file. Its folder is created.
@@ -200,41 +277,27 @@ class MetricsLog(_EpochClock):
 
     def __init__(self, path: str | os.PathLike[str], samples_per_epoch: int | None = None, append: bool = False):
         super().__init__(samples_per_epoch)
-        self.path = Path(path)
+        self.history = HistoryFile(path)
+        self.path = self.history.path
         self.append = append
-        self._rows: list[list] = []
-        self._columns: list[str] | None = None
 
     def on_train_begin(self, logs=None):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._columns, self._rows = None, []
-        if self.append and self.path.exists():
-            with open(self.path, newline="") as f:
-                rows = [row for row in csv.reader(f) if row]
-            if rows:
-                self._columns, self._rows = rows[0], rows[1:]
-        else:
-            _atomic.write_text(self.path, "")  # a fresh log: no rows of an earlier fit stay behind
+        self.history.start(self.append)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        seconds, rate = self._timing()
-        if self._columns is None:
-            self._columns = ["epoch", *_ordered_keys(logs), "epoch_seconds", "samples_per_second"]
-        values = {"epoch": epoch + 1, "epoch_seconds": round(seconds, 4), "samples_per_second": "" if rate is None else round(rate, 1)}
-        values.update({k: float(v) for k, v in logs.items()})
-        self._rows.append([values.get(c, "") for c in self._columns])
-        text = io.StringIO()
-        csv.writer(text).writerows([self._columns, *self._rows])
-        _atomic.write_text(self.path, text.getvalue())
+        self.history.add(epoch, dict(logs or {}), *self.timing())
 
 
-class EpochPrinter(_EpochClock):
+class EpochPrinter(EpochClock):
     """Print one readable line per epoch: ``epoch 1/5: loss 0.4958, accuracy 0.8235, 1.21s (49,587 samples/s)``.
 
     Args:
         samples_per_epoch: training samples per epoch, for the samples/s figure. Defaults to None.
         stream: where to print. Defaults to ``sys.stdout``.
+
+    Example:
+        >>> EpochPrinter(samples_per_epoch=60000).stream is None
+        True
     """
 
     def __init__(self, samples_per_epoch: int | None = None, stream=None):
@@ -242,9 +305,5 @@ class EpochPrinter(_EpochClock):
         self.stream = stream
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        seconds, rate = self._timing()
         total = self.params.get("epochs", "?") if self.params else "?"
-        metrics = ", ".join(f"{k} {float(logs[k]):.4f}" for k in _ordered_keys(logs))
-        speed = f" ({rate:,.0f} samples/s)" if rate else ""
-        print(f"epoch {epoch + 1}/{total}: {metrics}, {seconds:.2f}s{speed}", file=self.stream or sys.stdout, flush=True)
+        print(epoch_line(epoch, total, logs or {}, *self.timing()), file=self.stream or sys.stdout, flush=True)

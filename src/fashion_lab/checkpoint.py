@@ -1,16 +1,16 @@
 """The per-epoch checkpoint of a run: what makes Ctrl-C lose at most one epoch, and --resume possible.
 
-After each epoch whose loss and weights are finite, :class:`EpochCheckpoint` writes the model (with
+After each epoch whose loss and weights are finite, :class:`CheckpointWriter` writes the model (with
 its optimizer state) to ``model.keras`` through a temporary file and a rename, then ``checkpoint.json``:
 the epoch number, the fit time so far, and the state of NumPy's global generator (which Keras's own
 ``model.fit`` uses to shuffle; the fused loop in ``_fastfit`` derives each epoch's order from the seed
 and the epoch number instead), so a resumed run sees the same batches as an uninterrupted one. An epoch
-whose loss or weights are NaN or infinite is not saved; the callback stops training and records
-``diverged_epoch``.
+whose loss or weights are NaN or infinite is not saved: :meth:`CheckpointWriter.save` says so, and
+the run stops there.
 
 Writing happens on a background thread while the next epoch trains: at the end of an epoch the
 model's variables are copied into a *shadow* model of the same architecture (a host copy of a few
-megabytes at most, so training cannot change or donate the snapshot), and the thread saves the shadow. :meth:`EpochCheckpoint.wait` joins it; training calls it before it reads or writes the
+megabytes at most, so training cannot change or donate the snapshot), and the thread saves the shadow. :meth:`CheckpointWriter.wait` joins it; training calls it before it reads or writes the
 run's files again (on train end, on interrupt).
 """
 
@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from . import _atomic, runs
-from .callbacks import _Callback
 
 
 def rng_to_json(state) -> list:
@@ -58,54 +58,61 @@ def _pairs(a, b):
     return list(zip(left, right))
 
 
-class EpochCheckpoint(_Callback):
-    """Write ``model.keras`` and ``checkpoint.json`` into ``run_dir`` after each good epoch.
+class CheckpointWriter:
+    """Writes ``model.keras`` and ``checkpoint.json`` into ``run_dir`` for each good epoch.
+
+    Not a callback: the run's own epoch sequence (:class:`fashion_lab.training.EpochRecorder`) calls
+    :meth:`save` at its place in the order.
 
     Args:
         run_dir: the run directory.
         prior_seconds: fit seconds spent before this fit (for resumed runs). Defaults to 0.
         background: save on a background thread while the next epoch trains. Defaults to True.
+
+    Example:
+        >>> import tempfile
+        >>> writer = CheckpointWriter(tempfile.mkdtemp())
+        >>> writer.start(); writer.wait()  # nothing saved yet: nothing to wait for
     """
 
     def __init__(self, run_dir: str | Path, prior_seconds: float = 0.0, background: bool = True):
-        super().__init__()
         self.run_dir = Path(run_dir)
         self.prior_seconds = prior_seconds
         self.background = background
-        self.diverged_epoch: int | None = None
-        self._start = None
+        self._start = time.perf_counter()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._shadow = None
         self._pairs = None
+        self._shadow_tried = False
 
-    def on_train_begin(self, logs=None):
-        self.diverged_epoch = None
+    def start(self) -> None:
+        """Start the fit clock (``fit_seconds`` in ``checkpoint.json`` counts from here)."""
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
+    def save(self, model, epoch: int, logs: dict) -> bool:
+        """Save ``model`` after ``epoch`` (counted from 0); False, and nothing saved, when it diverged.
+
+        An epoch diverged when its loss or any weight is NaN or infinite.
+        """
         self.wait()  # the previous epoch's save is done before its shadow is overwritten
         record = {
             "epoch": epoch + 1,
             "fit_seconds": round(self.prior_seconds + time.perf_counter() - self._start, 4),
             "numpy_rng": rng_to_json(np.random.get_state()),
         }
-        target, weights = self._snapshot() if self.background else (None, None)
+        target, weights = self._snapshot(model) if self.background else (None, None)
         if weights is None:
-            weights = self.model.get_weights()
+            weights = model.get_weights()
         if not (_finite(logs.get("loss")) and all(np.isfinite(w).all() for w in weights)):
-            self.diverged_epoch = epoch + 1
-            self.model.stop_training = True
-            return
+            return False
         if target is None:
-            self._write(self.model, record)
-            return
+            self._write(model, record)
+            self.wait()  # a foreground write reports its error now
+            return True
         self._thread = threading.Thread(target=self._write, args=(target, record), name="fashion-lab-checkpoint")
         self._thread.start()
-
-    def on_train_end(self, logs=None):
-        self.wait()
+        return True
 
     def wait(self) -> None:
         """Block until the last checkpoint is on disk; re-raise an error the writer met."""
@@ -116,24 +123,30 @@ class EpochCheckpoint(_Callback):
             error, self._error = self._error, None
             raise error
 
-    def _snapshot(self):
+    def _snapshot(self, model):
         """Copy the model's and optimizer's variables into the shadow; returns (shadow, the model's weights).
 
-        ``(None, None)`` when the model cannot be shadowed: it is then saved in the foreground.
+        ``(None, None)`` when the model cannot be shadowed (it is then saved in the foreground, and the
+        reason is said once).
         """
-        try:
-            if self._shadow is None:
-                self._shadow = _shadow_of(self.model)
-                self._pairs = _pairs(self.model, self._shadow)
-        except Exception:
-            self._pairs = None
+        if not self._shadow_tried:
+            self._shadow_tried = True
+            try:
+                self._shadow = _shadow_of(model)
+                self._pairs = _pairs(model, self._shadow)
+                if not self._pairs:
+                    raise ValueError("the copy's variables do not match the model's")
+            except Exception as e:  # any model Keras cannot clone and compile from its config
+                self._pairs = None
+                warnings.warn(f"checkpoints of this model are written in the foreground (cannot copy it for a "
+                              f"background save: {type(e).__name__}: {e})", stacklevel=3)
         if not self._pairs:
             return None, None
         # Host copies, not references: Keras's model.fit donates its state buffers to the next step.
         arrays = [np.array(source.value, copy=True) for source, _ in self._pairs]
         for (_, copy), array in zip(self._pairs, arrays):
             copy.assign(array)
-        return self._shadow, arrays[: len(self.model.variables)]
+        return self._shadow, arrays[: len(model.variables)]
 
     def _write(self, model, record) -> None:
         try:
@@ -141,39 +154,3 @@ class EpochCheckpoint(_Callback):
             _atomic.write_json(self.run_dir / runs.CHECKPOINT, record)  # only after the model it describes
         except BaseException as e:  # reported by wait(), on the training thread
             self._error = e
-
-
-class StopRequest:
-    """Remembers a SIGINT/SIGTERM that arrived during training, and raises ``KeyboardInterrupt`` for it.
-
-    The signal handler raises at once, which abandons the current epoch wherever Python is. But Python
-    ignores an exception raised inside a garbage-collector callback (JAX runs one), so the request is
-    also remembered, and :class:`InterruptGuard` raises it at the next epoch boundary: a signal is
-    never lost.
-    """
-
-    def __init__(self):
-        self.signum: int | None = None
-
-    def handler(self, signum, frame):
-        self.signum = signum
-        raise KeyboardInterrupt(f"signal {signum}")
-
-
-class InterruptGuard(_Callback):
-    """First in the callback list: turns a remembered stop request into ``KeyboardInterrupt`` at an epoch
-    boundary, before the epoch's results are recorded (so the interrupted epoch is abandoned)."""
-
-    def __init__(self, request: StopRequest):
-        super().__init__()
-        self.request = request
-
-    def _check(self):
-        if self.request.signum is not None:
-            raise KeyboardInterrupt(f"signal {self.request.signum}")
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._check()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._check()

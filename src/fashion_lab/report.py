@@ -4,11 +4,12 @@ A report holds a title, what was run (the configuration), the findings in one se
 tables and the plots. Images are embedded as base64 ``data:`` URIs and the styles are inline, so the
 file needs no network, no scripts and no fonts beyond the browser's own. Reports are drawn only from
 what a folder already holds (``results.json`` of an experiment, or ``config.json``/``metrics.json``/
-``history.csv`` of a run), so ``fashion-lab report DIR`` can always rebuild them.
+``history.csv`` of a run), so ``fashion-lab report DIR`` can always rebuild them (:mod:`fashion_lab.rebuild`
+chooses which). This module only renders: it imports nothing above it.
 
 Example:
-    >>> from fashion_lab.report import write_report
-    >>> write_report("runs/20261127-101500-fashion_mnist-h128")  # doctest: +SKIP
+    >>> from fashion_lab.report import write_run_report
+    >>> write_run_report("runs/20261127-101500-fashion_mnist-h128")  # doctest: +SKIP
     PosixPath('runs/20261127-101500-fashion_mnist-h128/report.html')
 """
 
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from . import _atomic, runs
-from .errors import RunError
 
 REPORT = runs.REPORT
 SPLIT_NOTE_RUN = (
@@ -255,11 +255,24 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
             {"key": k, "label": labels[k][0], "format": "int" if k == "samples_per_second" else "f4", "split": labels[k][1]}
             for k in keys]
         sections.append(("Per epoch", html_table(cols, rows)))
+    partial = runs.partial_note(run)
+    if partial:
+        sections.insert(0, ("This run did not finish", f'<p class="note">{_esc(partial[0].upper() + partial[1:])}</p>'))
+    stale = set()
     evaluation_path = run.dir / runs.EVALUATION
     if evaluation_path.is_file():
-        sections.append(("Per class (test set)", _per_class_table(runs.read_json(evaluation_path))))
-    images = [name for name in _RUN_IMAGES if (run.dir / name).is_file()]
-    images += sorted(p.name for p in run.dir.glob("*.png") if p.name not in _RUN_IMAGES)
+        evaluation = runs.read_json(evaluation_path)
+        described, current = evaluation.get("model"), runs.model_fingerprint(run.dir)
+        if described is not None and described == current:
+            sections.append(("Per class (test set)", _per_class_table(evaluation)))
+        else:  # computed from another model.keras (before a resume): its numbers would contradict the run's
+            stale = set(runs.DERIVED)
+            was = f"the model of epoch {described['epoch']}" if isinstance(described, dict) else "an earlier model"
+            sections.append(("Per class (test set)", f'<p class="note">{_esc(runs.EVALUATION)} describes {_esc(was)}, '
+                             f'not the current {_esc(runs.MODEL)}; run <code>fashion-lab evaluate {_esc(str(run.dir))}'
+                             f'</code> again to see the current model\'s classes and mistakes.</p>'))
+    images = [name for name in _RUN_IMAGES if (run.dir / name).is_file() and name not in stale]
+    images += sorted(p.name for p in run.dir.glob("*.png") if p.name not in _RUN_IMAGES and p.name not in stale)
     if images:
         sections.append(("Plots", "".join(figure(run.dir / name, _RUN_IMAGES.get(name, name)) for name in images)))
     sections.append(("Splits", _SPLIT_LEGEND))
@@ -294,30 +307,5 @@ def _per_class_table(evaluation: dict[str, Any]) -> str:
     return html
 
 
-# --------------------------------------------------------------------------------------------------
-
-
-def write_report(folder: str | os.PathLike[str]) -> Path:
-    """Rebuild ``report.html`` in an experiment folder (with its CSV tables and plots) or a run directory.
-
-    Raises :class:`~fashion_lab.errors.RunError` when the folder holds neither ``results.json`` nor ``config.json``.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise RunError(f"{folder} does not exist; give a folder made by fashion-lab experiment or fashion-lab train.")
-    from .experiments import RESULTS, render
-
-    if (folder / RESULTS).is_file():
-        return render(folder)
-    if (folder / runs.CONFIG).is_file():
-        if not (folder / runs.CURVES).is_file() and (folder / runs.HISTORY).is_file():
-            from .plots import plot_curves
-
-            plot_curves(runs.read_history(folder / runs.HISTORY), folder / runs.CURVES)
-        return write_run_report(folder)
-    raise RunError(f"{folder} holds neither {RESULTS} (an experiment) nor {runs.CONFIG} (a run); "
-                   f"give a folder made by fashion-lab experiment or fashion-lab train.")
-
-
-__all__ = ["REPORT", "format_value", "html_table", "page", "run_findings", "write_experiment_report", "write_report",
+__all__ = ["REPORT", "format_value", "html_table", "page", "run_findings", "write_experiment_report",
            "write_run_report"]

@@ -11,15 +11,11 @@ Example (as the CLI runs it):
 
 from __future__ import annotations
 
-import contextlib
-import platform
 import shutil
-import signal
-import sys
-import threading
 import time
-from collections.abc import Sequence
-from importlib import metadata
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +23,13 @@ import numpy as np
 
 from . import _atomic, _fasteval, _fastfit, runs
 from .config import TrainConfig
+from .console import sayer
 from .datasets import Dataset, open_dataset
-from .errors import RunError, TrainingDiverged, TrainingInterrupted
+from .errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
 from .preprocess import prepare_images
+from .stopping import StopRequest, stop_on_signals
 
 EVAL_BATCH = 1024  # evaluation has no gradients; big batches keep it fast
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and the packages a run depends on, for config.json."""
-    out = {"python": platform.python_version()}
-    for dist in ("fashion-lab", "keras", "jax", "jaxlib", "numpy", "matplotlib", "pillow"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
@@ -70,11 +57,6 @@ def validation_count(n: int, fraction: float) -> int:
         (6000, 1, 0)
     """
     return max(1, int(round(n * fraction))) if fraction else 0
-
-
-def _command_line() -> list[str] | None:
-    """The ``fashion-lab ...`` command being run, for the records; None when called from Python."""
-    return ["fashion-lab", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("fashion-lab") else None
 
 
 def _stop_callbacks(config: TrainConfig, verbose: bool = False) -> list:
@@ -124,35 +106,80 @@ def train(
         TrainingDiverged: the loss or the weights became NaN or infinite; the run is marked failed.
     """
     config = config or TrainConfig()
-    say = _sayer(verbose)
+    say = sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
+    check_resources(config, len(dataset.x_train), len(dataset.x_test), len(dataset.classes), say)
     existed = bool(config.run_dir) and Path(config.run_dir).is_dir()
     run_dir = runs.new_run_dir(config, overwrite=overwrite)
     if overwrite:
         runs.remove_artifacts(run_dir)
-    try:
-        from ._backend import keras as _keras
-        from .model import build_model
 
-        keras = _keras()
-        data = _Prepared(config, dataset)
-        keras.utils.set_random_seed(config.seed)
-        model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
-                            steps_per_execution=_steps_per_execution(config, len(data.x)))
-        _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras))
-        say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
-            f"{len(data.x):,} training images" + (f", {len(data.validation[0]):,} validation" if data.validation else ""))
-        return _fit_and_record(run_dir, config, dataset, data, model, callbacks, say, verbose,
-                               initial_epoch=0, prior_seconds=0.0)
-    except BaseException as e:
+    def leave_nothing_half_done() -> None:
         # A run with no finished epoch leaves nothing behind; one with finished epochs keeps them.
         # A folder the user made (--run-dir) is kept: only the files this run wrote are removed.
-        if not isinstance(e, TrainingDiverged) and not (run_dir / runs.CHECKPOINT).exists():
+        if not (run_dir / runs.CHECKPOINT).exists():
             if existed:
                 runs.remove_artifacts(run_dir)
             else:
                 shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+
+    def on_stuck() -> str:  # the watchdog ends the process: record what the main thread could not
+        leave_nothing_half_done()
+        return _record_interrupt(run_dir) if run_dir.is_dir() else "nothing was saved."
+
+    stop = StopRequest()
+    with stop_on_signals(stop, on_stuck=on_stuck):
+        try:
+            from ._backend import keras as _keras
+            from .model import build_model
+
+            keras = _keras()
+            data = _Prepared(config, dataset)
+            keras.utils.set_random_seed(config.seed)
+            # A whole epoch per compiled call when training falls back to model.fit (the fast path ignores it).
+            model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
+                                steps_per_execution=-(-len(data.x) // config.batch_size))
+            _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras))
+            say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
+                f"{len(data.x):,} training images" + (f", {len(data.validation[0]):,} validation" if data.validation else ""))
+            session = _Session(run_dir, config, dataset, data, model, say, verbose, stop)
+            return _train_and_record(session, callbacks, initial_epoch=0, prior_seconds=0.0)
+        except BaseException as e:
+            if not isinstance(e, TrainingDiverged):
+                leave_nothing_half_done()
+            raise
+
+
+def check_resources(config: TrainConfig, n_train: int, n_test: int, num_classes: int, say=None) -> None:
+    """Refuse, before anything is allocated, a run that cannot fit in memory or whose batch is bigger than its
+    training set; say roughly how long an epoch of a large network takes.
+
+    Raises:
+        ConfigError: the estimate exceeds the memory available, or ``batch_size`` exceeds the training images.
+    """
+    from .resources import PIXELS, check_fits, dense_sizes, epoch_seconds_estimate, estimate_memory
+
+    layers = dense_sizes(PIXELS, config.hidden, num_classes)
+    check_fits(estimate_memory(layers, n_train=n_train, n_test=n_test, batch_size=config.batch_size),
+               f"a network with hidden layers {' '.join(str(h) for h in config.hidden)}")
+    n_fit = n_train - validation_count(n_train, config.validation_split)
+    if config.batch_size > n_fit:
+        raise ConfigError(f"batch size {config.batch_size:,} is larger than the {n_fit:,} training images"
+                          f"{' left after the validation split' if config.validation_split else ''}, so every epoch "
+                          f"would be a single step. Use --batch-size {min(n_fit, 32)} (the seed uses 32) or anything up "
+                          f"to {n_fit:,}.")
+    seconds = epoch_seconds_estimate(layers, n_fit)
+    if say is not None and seconds > 30:
+        say(f"note: a network this size takes roughly {_duration(seconds)} per epoch on a 2-core CPU "
+            f"({config.epochs} epochs: about {_duration(seconds * config.epochs)}); Ctrl-C stops it and keeps finished epochs.")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Dataset | None = None,
@@ -180,23 +207,25 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
                        f"Start a new run with a lower --learning-rate.")
     if previous.metrics and not previous.metrics.get("interrupted"):
         raise RunError(f"run {run_dir} already finished ({checkpoint['epoch']} epochs); there is nothing to resume.")
-    say = _sayer(verbose)
+    say = sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
-    from ._backend import keras as _keras
+    stop = StopRequest()
+    with stop_on_signals(stop, on_stuck=lambda: _record_interrupt(run_dir)):
+        from ._backend import keras as _keras
 
-    keras = _keras()
-    data = _Prepared(config, dataset)
-    keras.utils.set_random_seed(config.seed)
-    model = previous.load_model()  # weights and optimizer state of the last finished epoch
-    _truncate_history(run_dir / runs.HISTORY, checkpoint["epoch"])
-    # Keras draws one shuffling permutation while it first builds a model's metrics. Let it do that now
-    # (a fit of zero epochs), so the restored generator state shuffles the next epoch exactly as an
-    # uninterrupted run did.
-    model.fit(data.x[:1], data.y[:1], epochs=checkpoint["epoch"], initial_epoch=checkpoint["epoch"], verbose=0)
-    np.random.set_state(_rng_from_json(checkpoint["numpy_rng"]))
-    say(f"resuming {run_dir} after epoch {checkpoint['epoch']} of {config.epochs}")
-    return _fit_and_record(run_dir, config, dataset, data, model, callbacks, say, verbose,
-                           initial_epoch=checkpoint["epoch"], prior_seconds=checkpoint.get("fit_seconds", 0.0))
+        keras = _keras()
+        data = _Prepared(config, dataset)
+        keras.utils.set_random_seed(config.seed)
+        model = previous.load_model()  # weights and optimizer state of the last finished epoch
+        runs.remove_derived(run_dir)  # an evaluation of the interrupted model no longer describes the run
+        _truncate_history(run_dir / runs.HISTORY, checkpoint["epoch"])
+        # The shuffling state of Keras's own model.fit (used when the fast path does not apply); the fast path
+        # derives each epoch's order from the seed and the epoch number.
+        np.random.set_state(_rng_from_json(checkpoint["numpy_rng"]))
+        say(f"resuming {run_dir} after epoch {checkpoint['epoch']} of {config.epochs}")
+        session = _Session(run_dir, config, dataset, data, model, say, verbose, stop)
+        return _train_and_record(session, callbacks, initial_epoch=checkpoint["epoch"],
+                                 prior_seconds=checkpoint.get("fit_seconds", 0.0))
 
 
 class _Prepared:
@@ -210,11 +239,6 @@ class _Prepared:
         self.y_test = dataset.y_test.astype(np.int32)
 
 
-def _sayer(verbose: bool):
-    """``print`` (flushed, so progress shows through pipes) when verbose, else a function that does nothing."""
-    return (lambda *a, **k: print(*a, **k, flush=True)) if verbose else (lambda *a, **k: None)
-
-
 def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
     if dataset is None:
         dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
@@ -224,21 +248,16 @@ def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
     return dataset
 
 
-def _steps_per_execution(config: TrainConfig, n_train: int) -> int:
-    steps = -(-n_train // config.batch_size)
-    return min(config.steps_per_execution or steps, steps)
-
-
 def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras) -> dict[str, Any]:
     return {
         "config": config.to_dict(),
         "backend": keras.backend.backend(),
-        "versions": versions(),
+        "versions": runs.versions(),
         "dataset": {"name": dataset.name, "source": dataset.source, "verified": dataset.verified,
                     "train": len(data.x), "validation": 0 if data.validation is None else len(data.validation[0]),
                     "test": len(data.x_test)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": _command_line(),
+        "command": runs.command_line(),
     }
 
 
@@ -253,73 +272,119 @@ def _truncate_history(path: Path, epochs: int) -> None:
     _atomic.write_text(path, "".join(lines[: epochs + 1]))
 
 
-@contextlib.contextmanager
-def _signals_stop_training(request):
-    """While training, SIGINT (Ctrl-C) and SIGTERM go to ``request``, so both keep finished epochs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, request.handler) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+@dataclass
+class _Session:
+    """One run being trained: where it is written, what it trains on, its model, and how it talks."""
+
+    run_dir: Path
+    config: TrainConfig
+    dataset: Dataset
+    data: _Prepared
+    model: Any
+    say: Callable[..., None]
+    verbose: bool
+    stop: StopRequest  # set by SIGINT/SIGTERM (see fashion_lab.stopping)
 
 
-def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, verbose, *, initial_epoch, prior_seconds):
-    from .callbacks import EpochPrinter, MetricsLog
-    from .checkpoint import EpochCheckpoint, InterruptGuard, StopRequest
+def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initial_epoch: int,
+                      prior_seconds: float) -> runs.Run:
+    """Train the epochs left, then measure and write the results. Each epoch is recorded as it ends
+    (:mod:`fashion_lab.recording`); what is written once at the end is here, in order."""
+    run_dir, config = session.run_dir, session.config
+    recorder, fit_seconds = _fit(session, user_callbacks, initial_epoch=initial_epoch)
+    fit_seconds += prior_seconds
+    history = runs.read_history(run_dir / runs.HISTORY)  # every epoch, those before a resume included
+    epoch_seconds = history.pop("epoch_seconds", [])
+    history.pop("samples_per_second", None)
+    if recorder.diverged_epoch is not None:
+        raise _mark_diverged(session, recorder.diverged_epoch, epochs_run=len(history.get("loss", [])))
 
-    checkpoint = EpochCheckpoint(run_dir, prior_seconds)
-    stop = StopRequest()
-    # The guard comes first, so an epoch during which a stop signal arrived is abandoned, not recorded.
-    # The history row is written before the checkpoint: whenever checkpoint.json says epoch k is done,
-    # row k is on disk (a row newer than the checkpoint is dropped when the run is interrupted or resumed).
-    callbacks = [InterruptGuard(stop),
-                 MetricsLog(run_dir / runs.HISTORY, samples_per_epoch=len(data.x), append=initial_epoch > 0),
-                 checkpoint]
-    if verbose:
-        callbacks.append(EpochPrinter(samples_per_epoch=len(data.x)))
-    callbacks += _stop_callbacks(config, verbose) + list(user_callbacks)
+    metrics = _final_metrics(session, history, fit_seconds, initial_epoch)
+    if config.keeps_best_epoch:  # EarlyStopping restored the best epoch's weights
+        runs.save_model(session.model, run_dir)  # the per-epoch checkpoint holds the last epoch's weights, not the best
+    _atomic.write_json(run_dir / runs.METRICS, metrics)
+    from .plots import plot_curves
+    from .report import write_run_report
 
+    plot_curves(history, run_dir / runs.CURVES, title=f"{session.dataset.name}, hidden {list(config.hidden)}")
+    write_run_report(run_dir)
+
+    epochs_run = metrics["epochs_run"]
+    session.say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
+                f"({epochs_run} epoch{'s' if epochs_run != 1 else ''}{', stopped early' if metrics['stopped_early'] else ''}, "
+                f"fit {fit_seconds:.1f}s, {metrics['samples_per_second']:,.0f} samples/s)")
+    chance = 1 / len(session.dataset.classes)
+    if not config.normalize and metrics["test_accuracy"] < 1.5 * chance:
+        session.say(f"note: test accuracy {metrics['test_accuracy']:.4f} is chance level ({chance:.2f}): with raw 0-255 "
+                    f"pixels the first layer's sums are 255 times larger, the softmax saturates and the gradients cannot "
+                    f"move the network off one answer. Drop --no-normalize (pixels / 255), and see "
+                    f"`fashion-lab experiment normalization` for the two side by side.")
+    session.say(f"results: {run_dir}")
+    return runs.Run(dir=run_dir, config=config, history=history, metrics=metrics, model=session.model,
+                    epoch_seconds=epoch_seconds)
+
+
+def _fit(session: _Session, user_callbacks: Sequence[Any], *, initial_epoch: int):
+    """Run the epochs from ``initial_epoch``; returns the recorder and the seconds the fit took.
+
+    A stop signal raises :class:`TrainingInterrupted` once the finished epochs' files are on disk.
+    """
+    from .recording import EpochRecorder
+
+    config, data = session.config, session.data
+    recorder = EpochRecorder(session.run_dir, session.stop, samples_per_epoch=len(data.x), resumed=initial_epoch > 0,
+                             say=session.say if session.verbose else None)
+    # The recorder comes first: an epoch is on disk before any stop rule or user callback sees it.
+    callbacks = [recorder, *_stop_callbacks(config, session.verbose), *user_callbacks]
     start = time.perf_counter()
     try:
-        with _signals_stop_training(stop):
-            # One compiled call per epoch with the data on the device (see _fastfit); falls back to
-            # model.fit on other backends or when a callback wants per-batch events.
-            _fastfit.fit(model, data.x, data.y, epochs=config.epochs, initial_epoch=initial_epoch,
-                         batch_size=config.batch_size, seed=config.seed, validation_data=data.validation,
-                         validation_batch_size=EVAL_BATCH, callbacks=callbacks)
+        # One compiled call per epoch with the data on the device (see _fastfit); falls back to
+        # model.fit on other backends or when a callback wants per-batch events.
+        _fastfit.fit(session.model, data.x, data.y, epochs=config.epochs, initial_epoch=initial_epoch,
+                     batch_size=config.batch_size, seed=config.seed, validation_data=data.validation,
+                     validation_batch_size=EVAL_BATCH, callbacks=callbacks)
     except KeyboardInterrupt:
-        # The last finished epoch's files may still be being written in the background. If that write
-        # failed, checkpoint.json still describes the epoch before, whose model.keras is intact.
-        with contextlib.suppress(Exception):
-            checkpoint.wait()
-        raise TrainingInterrupted(_record_interrupt(run_dir)) from None
+        _finish_writes(recorder)
+        raise TrainingInterrupted(_record_interrupt(session.run_dir)) from None
     except BaseException:
-        with contextlib.suppress(Exception):
-            checkpoint.wait()
+        _finish_writes(recorder)
         raise
-    checkpoint.wait()
-    fit_seconds = prior_seconds + time.perf_counter() - start
-    hist = runs.read_history(run_dir / runs.HISTORY)
-    for key in ("epoch_seconds", "samples_per_second"):
-        hist.pop(key, None)
-    epochs_run = len(hist.get("loss", []))
+    recorder.checkpoint.wait()
+    return recorder, time.perf_counter() - start
 
-    if checkpoint.diverged_epoch is not None:
-        failed = {"failed": True, "reason": f"loss or weights became NaN/infinite in epoch {checkpoint.diverged_epoch}",
-                  "epochs_run": epochs_run, "diverged_epoch": checkpoint.diverged_epoch}
-        _atomic.write_json(run_dir / runs.METRICS, failed)
-        raise TrainingDiverged(
-            f"training diverged: the loss or the weights became NaN or infinite in epoch {checkpoint.diverged_epoch} "
-            f"(learning rate {config.learning_rate:g}{', pixels not normalized' if not config.normalize else ''}). "
-            f"This usually means the learning rate is too high: try --learning-rate 0.001 (the default)"
-            f"{' and drop --no-normalize' if not config.normalize else ''}. The run in {run_dir} is marked failed "
-            f"(metrics.json: failed: true); its model.keras, if any, is from the last finite epoch."
-        )
 
+def _finish_writes(recorder) -> None:
+    """Wait for the last epoch's files on the way out of a failed fit; a write that failed is said, not raised.
+
+    If that write failed, checkpoint.json still describes the epoch before, whose model.keras is intact.
+    """
+    try:
+        recorder.checkpoint.wait()
+    except Exception as e:
+        warnings.warn(f"the last epoch's checkpoint could not be written ({type(e).__name__}: {e}); "
+                      f"the run keeps the epoch before it.", stacklevel=2)
+
+
+def _mark_diverged(session: _Session, epoch: int, epochs_run: int) -> TrainingDiverged:
+    """Mark the run failed in metrics.json and return the error that tells the user why."""
+    config = session.config
+    _atomic.write_json(session.run_dir / runs.METRICS, {
+        "failed": True, "reason": f"loss or weights became NaN/infinite in epoch {epoch}",
+        "epochs_run": epochs_run, "diverged_epoch": epoch})
+    return TrainingDiverged(
+        f"training diverged: the loss or the weights became NaN or infinite in epoch {epoch} "
+        f"(learning rate {config.learning_rate:g}{', pixels not normalized' if not config.normalize else ''}). "
+        f"This usually means the learning rate is too high: try --learning-rate 0.001 (the default)"
+        f"{' and drop --no-normalize' if not config.normalize else ''}. The run in {session.run_dir} is marked failed "
+        f"(metrics.json: failed: true); its model.keras, if any, is from the last finite epoch."
+    )
+
+
+def _final_metrics(session: _Session, history: dict[str, list[float]], fit_seconds: float,
+                   initial_epoch: int) -> dict[str, Any]:
+    """metrics.json: the test and training sets evaluated once, with the fit's figures."""
+    config, data, model = session.config, session.data, session.model
+    epochs_run = len(history.get("loss", []))
     test = _fasteval.evaluate(model, data.x_test, data.y_test, batch_size=EVAL_BATCH)
     on_train = _fasteval.evaluate(model, data.x, data.y, batch_size=EVAL_BATCH)
     metrics = {
@@ -334,31 +399,18 @@ def _fit_and_record(run_dir, config, dataset, data, model, user_callbacks, say, 
         "params": int(model.count_params()),
         "interrupted": False,
     }
-    if data.validation is not None and "val_accuracy" in hist:
-        metrics["validation_accuracy"] = hist["val_accuracy"][-1]
-        metrics["validation_loss"] = hist["val_loss"][-1]
+    if data.validation is not None and "val_accuracy" in history:
+        metrics["validation_accuracy"] = history["val_accuracy"][-1]
+        metrics["validation_loss"] = history["val_loss"][-1]
     if initial_epoch:
         metrics["resumed_from_epoch"] = initial_epoch
-    if "val_loss" in hist:
-        metrics["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1  # the epoch with the lowest validation loss
-    if config.keeps_best_epoch:  # EarlyStopping restored the best epoch's weights
+    if "val_loss" in history:
+        metrics["best_epoch"] = int(np.argmin(history["val_loss"])) + 1  # the epoch with the lowest validation loss
+    if config.keeps_best_epoch:
         best = metrics["best_epoch"] - 1
-        metrics.update(restored_best=True, validation_accuracy=hist["val_accuracy"][best], validation_loss=hist["val_loss"][best])
-        runs.save_model(model, run_dir)  # the per-epoch checkpoint holds the last epoch's weights, not the best
-
-    _atomic.write_json(run_dir / runs.METRICS, metrics)
-    from .plots import plot_curves
-
-    plot_curves(hist, run_dir / runs.CURVES, title=f"{dataset.name}, hidden {list(config.hidden)}")
-    from .report import write_run_report
-
-    write_run_report(run_dir)
-
-    say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
-        f"({epochs_run} epoch{'s' if epochs_run != 1 else ''}{', stopped early' if metrics['stopped_early'] else ''}, "
-        f"fit {fit_seconds:.1f}s, {metrics['samples_per_second']:,.0f} samples/s)")
-    say(f"results: {run_dir}")
-    return runs.Run(dir=run_dir, config=config, history=hist, metrics=metrics, model=model)
+        metrics.update(restored_best=True, validation_accuracy=history["val_accuracy"][best],
+                       validation_loss=history["val_loss"][best])
+    return metrics
 
 
 def _record_interrupt(run_dir: Path) -> str:
@@ -370,5 +422,5 @@ def _record_interrupt(run_dir: Path) -> str:
     _truncate_history(run_dir / runs.HISTORY, done)
     _atomic.write_json(run_dir / runs.METRICS, {"interrupted": True, "epochs_run": done,
                                                  "resume": f"fashion-lab train --resume {run_dir}"})
-    return (f"training interrupted; the {done} finished epoch{'s' if done != 1 else ''} are saved in {run_dir} "
+    return (f"training interrupted; the {done} finished epoch{'s are' if done != 1 else ' is'} saved in {run_dir} "
             f"(history.csv, model.keras). Continue with: fashion-lab train --resume {run_dir}")
