@@ -38,6 +38,7 @@ from starlette.routing import Route
 from .predictor import RunPredictor, answer
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a phone photo is 2-6 MB; larger requests get 413 before they are parsed
+DRAIN_BYTES = 16 * 1024 * 1024  # an upload up to this much over the limit is read (and dropped) before the 413
 FIELD = "image"
 
 
@@ -108,20 +109,34 @@ def create_app(predictor: RunPredictor, *, max_upload_bytes: int = MAX_UPLOAD_BY
         top = top_of(request)
         if isinstance(top, JSONResponse):
             return top
-        too_big = error(413, f"the upload is over the limit of {limit_mb}; scale the picture down "
-                             f"(or start fashion-lab serve with a larger --max-upload-mb)")
+        chunks = request.stream()
+
+        async def too_big(received: int) -> JSONResponse:
+            # Read and drop the rest of a moderately large body first: a client still sending it would
+            # otherwise hit a closed connection instead of reading this answer.
+            with contextlib.suppress(ClientDisconnect):
+                async for chunk in chunks:
+                    received += len(chunk)
+                    if received > max_upload_bytes + DRAIN_BYTES:
+                        break
+            return error(413, f"the upload is over the limit of {limit_mb}; scale the picture down "
+                              f"(or start fashion-lab serve with a larger --max-upload-mb)")
+
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_upload_bytes:
-            return too_big  # refused before a byte of the body is read
+            # Refused before it is parsed; a very large one before a byte of it is read.
+            if int(declared) > max_upload_bytes + DRAIN_BYTES:
+                return error(413, f"the upload ({int(declared) / 2**20:.0f} MB) is over the limit of {limit_mb}")
+            return await too_big(0)
         example = f"for example: curl -F image=@shoe.jpg {request.base_url}api/predict"
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             return error(400, f"send the picture as multipart/form-data in the field '{FIELD}'; {example}")
         body = bytearray()
         try:
-            async for chunk in request.stream():  # a chunked upload has no length: count it as it comes
+            async for chunk in chunks:  # a chunked upload has no length: count it as it comes
                 body += chunk
                 if len(body) > max_upload_bytes:
-                    return too_big
+                    return await too_big(len(body))
         except ClientDisconnect:
             return error(400, "the upload stopped before its end (the client disconnected)")
 
