@@ -250,7 +250,7 @@ def suggest_rate(rates: np.ndarray, smoothed: np.ndarray, *, fall_share: float =
         >>> rates = np.geomspace(1e-5, 1, 6)                 # 1e-5 ... 1
         >>> out = suggest_rate(rates, np.array([2.3, 2.2, 1.0, 0.6, 0.5, 9.0]))
         >>> out["rule"], round(out["rate"], 6), round(out["minimum_rate"], 6), round(out["steepest_rate"], 6)
-        ('end of the fall', 0.001, 0.1, 0.0001)
+        ('end of the fall', 0.01, 0.1, 0.001)
     """
     rates, smoothed = np.asarray(rates, dtype=np.float64), np.asarray(smoothed, dtype=np.float64)
     if len(rates) < 3 or len(rates) != len(smoothed):
