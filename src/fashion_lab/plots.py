@@ -251,3 +251,105 @@ def plot_target(rows: Sequence[dict], target: float, path: str | os.PathLike[str
     axes[0].xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title or f"time to reach {target:g} accuracy")
     _save(fig, path)
+
+
+def _grid(plt, n: int, columns: int, cell: float = 1.4):
+    """A figure with ``n`` image panels in rows of ``columns`` (axes off); returns ``(fig, flat axes)``."""
+    rows = max(1, -(-n // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * cell, rows * cell + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, axes.flat
+
+
+def plot_unit_weights(images: np.ndarray, units: Sequence[int], norms: Sequence[float], path: str | os.PathLike[str],
+                      title: str = "") -> None:
+    """Each unit's incoming weights as a 28x28 image, red positive and blue negative, white at 0 (per-unit scale)."""
+    plt = _pyplot()
+    fig, axes = _grid(plt, len(images), 4, cell=1.9)
+    for ax, image, unit, norm in zip(axes, images, units, norms):
+        limit = float(np.abs(image).max()) or 1.0
+        ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_title(f"unit {unit}, |w| {norm:.2f}", fontsize=8)
+    _finish(fig, path, (title + "\n" if title else "") + "red: brightness there raises the unit, blue: lowers it; "
+                       "each unit scaled to its own largest weight")
+
+
+def plot_saliency(images: np.ndarray, maps: np.ndarray, examples: Sequence[dict], path: str | os.PathLike[str],
+                  title: str = "") -> None:
+    """Each image beside its saliency map, titled true -> predicted with the probability; mistakes in red."""
+    plt = _pyplot()
+    per_row = 3
+    fig, axes = _grid(plt, 2 * len(images), 2 * per_row, cell=1.35)
+    axes = list(axes)
+    for k, (image, sal, ex) in enumerate(zip(images, maps, examples)):
+        left, right = axes[2 * k], axes[2 * k + 1]
+        left.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        right.imshow(sal, cmap="inferno", vmin=0, vmax=float(sal.max()) or 1.0, interpolation="nearest")
+        label = ex["true"] if ex["correct"] else f"{ex['true']} -> {ex['predicted']}"
+        left.set_title(f"{label} {ex['probability']:.0%}", fontsize=7, color="black" if ex["correct"] else "C3",
+                       loc="left")
+    _finish(fig, path, title)
+
+
+def plot_projection(points: np.ndarray, labels: np.ndarray, classes: Sequence[str], path: str | os.PathLike[str],
+                    title: str = "") -> None:
+    """A 2-D scatter of ``points`` coloured by class, with each class's centre labelled."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    for c, name in enumerate(classes):
+        mine = points[labels == c]
+        if len(mine):
+            ax.scatter(mine[:, 0], mine[:, 1], s=3, alpha=0.35, color=f"C{c % 10}", label=name, rasterized=True)
+            centre = mine.mean(axis=0)
+            ax.annotate(name, centre, fontsize=8, ha="center", weight="bold",
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
+    ax.set_xlabel("principal component 1")
+    ax.set_ylabel("principal component 2")
+    ax.legend(markerscale=4, fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
+
+
+def plot_filters(filters: np.ndarray, path: str | os.PathLike[str], title: str = "") -> None:
+    """Convolution filters ``(n, height, width)``, red positive and blue negative, each on its own scale."""
+    plt = _pyplot()
+    fig, axes = _grid(plt, len(filters), 8, cell=0.9)
+    for k, (ax, kernel) in enumerate(zip(axes, filters)):
+        limit = float(np.abs(kernel).max()) or 1.0
+        ax.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_title(str(k), fontsize=7)
+    _finish(fig, path, title)
+
+
+def plot_feature_maps(image: np.ndarray, maps: np.ndarray, path: str | os.PathLike[str], title: str = "") -> None:
+    """The input image, then each feature map ``(n, height, width)`` on its own scale (black: 0)."""
+    plt = _pyplot()
+    fig, axes = _grid(plt, len(maps) + 1, 8, cell=1.0)
+    axes = list(axes)
+    axes[0].imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    axes[0].set_title("input", fontsize=7)
+    for k, (ax, fmap) in enumerate(zip(axes[1:], maps)):
+        ax.imshow(fmap, cmap="viridis", vmin=0, vmax=max(float(fmap.max()), 1e-12), interpolation="nearest")
+        ax.set_title(str(k), fontsize=7)
+    _finish(fig, path, title)
+
+
+def plot_lr_range(rates: Sequence[float], losses: Sequence[float], smoothed: Sequence[float],
+                  path: str | os.PathLike[str], *, marks: Sequence[tuple[float, str]] = (), title: str = "") -> None:
+    """Loss against learning rate on a log axis: each step's loss, the smoothed curve, and vertical marks."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.4))
+    ax.plot(rates, losses, ".", color="0.65", markersize=3, label="loss after each step")
+    ax.plot(rates, smoothed, "-", color="C0", linewidth=2, label="smoothed")
+    for k, (rate, label) in enumerate(marks):
+        ax.axvline(rate, color=f"C{k + 1}", linestyle="--" if k == 0 else ":", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("loss")
+    top = float(np.nanmax(smoothed)) if len(smoothed) else 1.0
+    ax.set_ylim(0, top * 1.15)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    _finish(fig, path, title)

@@ -31,9 +31,19 @@ EVALUATION = "evaluation.json"
 CONFUSION = "confusion.png"
 MISCLASSIFIED = "misclassified.png"
 CHECKPOINT = "checkpoint.json"  # last finished epoch, its time and the shuffling RNG state, for --resume
+# What fashion-lab inspect writes (fashion_lab.insight): the numbers, then one picture per part.
+INSPECTION = "inspection.json"
+INSPECTION_IMAGES = {
+    "weights": "weights.png",  # the first Dense layer's weights as 28x28 images
+    "saliency": "saliency.png",  # gradient of the predicted class's probability with respect to the pixels
+    "projection": "pca.png",  # the last hidden layer's activations of the test set, 2-D PCA
+    "filters": "filters.png",  # a convolutional model's first filters
+    "feature_maps": "feature_maps.png",  # and their outputs for one test image
+}
 # Files a run writes; --overwrite clears them so nothing stale survives.
 REPORT = "report.html"
-ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, EVALUATION, CONFUSION, MISCLASSIFIED, CHECKPOINT, REPORT)
+ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, EVALUATION, CONFUSION, MISCLASSIFIED, CHECKPOINT, REPORT,
+             INSPECTION, *INSPECTION_IMAGES.values())
 
 
 @dataclass
@@ -117,6 +127,25 @@ def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RunError(f"{path} is damaged (it holds {type(data).__name__}, not an object); train the run again.")
     return data
+
+
+def model_stamp(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """What identifies the run's current ``model.keras``: its SHA-256 and the epoch it holds (from ``checkpoint.json``).
+
+    Files derived from a model (``inspection.json``) record this stamp; when it differs from the run's current
+    stamp (after ``--resume`` trained on), they describe an older model.
+    """
+    import hashlib
+
+    folder = Path(run_dir)
+    try:
+        with open(folder / MODEL, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except FileNotFoundError:
+        raise RunError(f"run {folder} has no {MODEL}; the run did not finish. Train again with fashion-lab train.") from None
+    checkpoint = folder / CHECKPOINT
+    epoch = read_json(checkpoint).get("epoch") if checkpoint.is_file() else None
+    return {"model_sha256": digest, "epoch": epoch}
 
 
 def save_model(model, run_dir: str | os.PathLike[str]) -> None:
