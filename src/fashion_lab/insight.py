@@ -352,7 +352,7 @@ def inspect_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = No
                 update_report: bool = True) -> dict[str, Any]:
     """Draw what a run's model learned into its folder and return the numbers (also in ``inspection.json``).
 
-    Returns a dict with ``model`` (the stamp of the model it describes: ``model_sha256``, ``epoch``), ``parts``
+    Returns a dict with ``model`` (the stamp of the model it describes: ``epoch``, ``sha256``; None without a model), ``parts``
     (per part its numbers, or ``{"skipped": reason}``) and ``images`` (part -> PNG file name, for the parts done).
     A part that does not apply removes its PNG from an earlier inspection, so no picture of another model stays.
 
@@ -363,8 +363,8 @@ def inspect_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = No
         update_report: rewrite the run's ``report.html`` with the pictures. Defaults to True.
     """
     run = runs.load_run(run_dir)
-    stamp = runs.model_stamp(run.dir)
     model = run.load_model()
+    stamp = runs.model_fingerprint(run.dir)  # the model these pictures describe (see runs.DERIVED)
     config = run.config
     if dataset is None:
         dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
@@ -394,8 +394,8 @@ def inspect_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = No
     for name, file in runs.INSPECTION_IMAGES.items():
         if name not in done:
             (run.dir / file).unlink(missing_ok=True)
-    result = {"run": str(run.dir), "model": stamp, "dataset": dataset.name, "test_images": int(len(y)),
-              "parts": parts, "images": done}
+    result = {"run": str(run.dir), "model": stamp, "partial": runs.partial_note(run), "dataset": dataset.name,
+              "test_images": int(len(y)), "parts": parts, "images": done}
     _atomic.write_json(run.dir / runs.INSPECTION, result)
     if update_report:
         from .report import write_run_report
@@ -435,7 +435,9 @@ def format_inspection(result: dict[str, Any]) -> str:
             lines.append(f"feature maps: {part['maps_active']} of {part['maps']} maps active for test image "
                          f"{part['image_index']} ({part['true']}) -> {file}")
     stamp = result["model"]
-    lines.append(f"model: epoch {stamp['epoch']}, sha256 {stamp['model_sha256'][:12]}")
+    lines.append(f"model: epoch {stamp['epoch']}, sha256 {stamp['sha256'][:12]}")
+    if result.get("partial"):
+        lines.append(f"note: {result['partial']}")
     return "\n".join(lines)
 
 

@@ -303,6 +303,9 @@ def write_report(folder: str | os.PathLike[str]) -> Path:
     Raises :class:`~fashion_lab.errors.RunError` when the folder holds neither ``results.json`` nor ``config.json``.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"{folder} is a file, not a run directory or an experiment folder; give the folder made by "
+                       f"fashion-lab train or fashion-lab experiment, not a file inside it.")
     if not folder.is_dir():
         raise RunError(f"{folder} does not exist; give a folder made by fashion-lab experiment or fashion-lab train.")
     from .experiments import RESULTS, render

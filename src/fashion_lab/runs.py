@@ -42,8 +42,10 @@ INSPECTION_IMAGES = {
 }
 # Files a run writes; --overwrite clears them so nothing stale survives.
 REPORT = "report.html"
-ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, EVALUATION, CONFUSION, MISCLASSIFIED, CHECKPOINT, REPORT,
-             INSPECTION, *INSPECTION_IMAGES.values())
+# Files computed from model.keras after training: removed whenever the model changes (a resume), and each
+# records the model it describes (model_fingerprint), so a reader can tell when it is stale.
+DERIVED = (EVALUATION, CONFUSION, MISCLASSIFIED, INSPECTION, *INSPECTION_IMAGES.values())
+ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, CHECKPOINT, REPORT, *DERIVED)
 
 
 @dataclass
@@ -95,6 +97,9 @@ def read_history(path: str | os.PathLike[str]) -> dict[str, list[float]]:
 def load_run(run_dir: str | os.PathLike[str]) -> Run:
     """Read a run directory written by :func:`fashion_lab.train`."""
     folder = Path(run_dir)
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"{folder} is a file, not a run directory; give the folder made by fashion-lab train "
+                       f"(runs/<time>-<name>), not a file inside it.")
     if not folder.is_dir():
         raise RunError(f"run directory {folder} does not exist; give a folder made by fashion-lab train (under runs/).")
     config_path = folder / CONFIG
@@ -116,6 +121,54 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
                epoch_seconds=list(history.get("epoch_seconds", [])))
 
 
+def model_fingerprint(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """What identifies the run's current ``model.keras``: the epoch it finished (from ``checkpoint.json``) and
+    the SHA-256 of its bytes; None when there is no model. Files derived from a model record it.
+
+    Example:
+        >>> model_fingerprint("/nonexistent") is None
+        True
+    """
+    import hashlib
+
+    folder = Path(run_dir)
+    try:
+        digest = hashlib.sha256((folder / MODEL).read_bytes()).hexdigest()
+    except OSError:
+        return None
+    try:
+        epoch = json.loads((folder / CHECKPOINT).read_text()).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        epoch = None
+    return {"epoch": epoch, "sha256": digest}
+
+
+def partial_note(run: Run) -> str | None:
+    """A plain sentence when ``run`` did not finish (interrupted, killed or failed); None for a finished run.
+
+    Example:
+        >>> partial_note(Run(dir=Path("r"), config=TrainConfig(), history={"loss": [0.5]}, metrics={}))
+        'this run is partial: it stopped after epoch 1 of 5 without finishing (no metrics.json: killed?); its model is that of its last finished epoch. Continue it with: fashion-lab train --resume r'
+    """
+    done = len(run.history.get("loss", []))
+    resume = f"Continue it with: fashion-lab train --resume {run.dir}"
+    if run.metrics.get("failed"):
+        return f"this run failed ({run.metrics.get('reason')}); its model is that of the last finite epoch."
+    if run.metrics.get("interrupted"):
+        return (f"this run is partial: it was interrupted after epoch {run.metrics.get('epochs_run', done)} of "
+                f"{run.config.epochs}; its model is that of its last finished epoch. {resume}")
+    if not run.metrics:
+        return (f"this run is partial: it stopped after epoch {done} of {run.config.epochs} without finishing "
+                f"(no metrics.json: killed?); its model is that of its last finished epoch. {resume}")
+    return None
+
+
+def remove_derived(run_dir: str | os.PathLike[str]) -> None:
+    """Delete the files computed from the model (:data:`DERIVED`): done whenever the model changes."""
+    for name in DERIVED:
+        (Path(run_dir) / name).unlink(missing_ok=True)
+
+
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read one of a run's JSON files; a damaged or unreadable one is a :class:`RunError` naming it."""
     try:
@@ -127,25 +180,6 @@ def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RunError(f"{path} is damaged (it holds {type(data).__name__}, not an object); train the run again.")
     return data
-
-
-def model_stamp(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """What identifies the run's current ``model.keras``: its SHA-256 and the epoch it holds (from ``checkpoint.json``).
-
-    Files derived from a model (``inspection.json``) record this stamp; when it differs from the run's current
-    stamp (after ``--resume`` trained on), they describe an older model.
-    """
-    import hashlib
-
-    folder = Path(run_dir)
-    try:
-        with open(folder / MODEL, "rb") as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
-    except FileNotFoundError:
-        raise RunError(f"run {folder} has no {MODEL}; the run did not finish. Train again with fashion-lab train.") from None
-    checkpoint = folder / CHECKPOINT
-    epoch = read_json(checkpoint).get("epoch") if checkpoint.is_file() else None
-    return {"model_sha256": digest, "epoch": epoch}
 
 
 def save_model(model, run_dir: str | os.PathLike[str]) -> None:
