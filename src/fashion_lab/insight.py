@@ -138,7 +138,7 @@ def layer_outputs(model, tensor, x: np.ndarray, batch: int = BATCH) -> np.ndarra
     """The values of ``tensor`` (a symbolic tensor of ``model``, e.g. ``layer.output``) for inputs ``x``, in batches."""
     import keras
 
-    probe = keras.Model(model.inputs, tensor)
+    probe = keras.Model(model.inputs[0], tensor)
     return np.concatenate([np.asarray(probe(x[i:i + batch], training=False)) for i in range(0, len(x), batch)])
 
 
@@ -253,9 +253,9 @@ def inside_outside(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
         [4.0]
     """
     masks = np.asarray(masks, dtype=bool)
-    inside = np.where(masks, maps, 0).sum(axis=(1, 2)) / masks.sum(axis=(1, 2))
-    outside = np.where(~masks, maps, 0).sum(axis=(1, 2)) / (~masks).sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
+        inside = np.where(masks, maps, 0).sum(axis=(1, 2)) / masks.sum(axis=(1, 2))
+        outside = np.where(~masks, maps, 0).sum(axis=(1, 2)) / (~masks).sum(axis=(1, 2))
         return inside / outside
 
 
@@ -419,10 +419,12 @@ def format_inspection(result: dict[str, Any]) -> str:
                          f"median of all {part['weight_norm_median']:.2f}) -> {file}")
         elif name == "saliency":
             wrong = sum(not e["correct"] for e in part["examples"])
-            lines.append(f"saliency: {len(part['examples'])} test images ({wrong} mistakes) -> {file}; over the test "
-                         f"set the median image's saliency is {part['box_ratio_median']:.2f}x as large inside the "
-                         f"garment's bounding box as outside it, {part['pixel_ratio_median']:.2f}x on its bright pixels "
-                         f"as on the dark ones")
+            line = f"saliency: {len(part['examples'])} test images ({wrong} mistakes) -> {file}"
+            if part["box_ratio_median"] is not None and part["pixel_ratio_median"] is not None:
+                line += (f"; over the test set the median image's saliency is {part['box_ratio_median']:.2f}x as large "
+                         f"inside the garment's bounding box as outside it, {part['pixel_ratio_median']:.2f}x on its "
+                         f"bright pixels as on the dark ones")
+            lines.append(line)
         elif name == "projection":
             ev = part["explained_variance"]
             lines.append(f"projection: {part['units']} hidden units of {part['images']:,} test images on 2 principal "
