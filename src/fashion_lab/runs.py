@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +168,35 @@ def remove_derived(run_dir: str | os.PathLike[str]) -> None:
     """Delete the files computed from the model (:data:`DERIVED`): done whenever the model changes."""
     for name in DERIVED:
         (Path(run_dir) / name).unlink(missing_ok=True)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages a run depends on, for the run's ``config.json``.
+
+    Example:
+        >>> sorted(versions())[:2]  # doctest: +SKIP
+        ['fashion-lab', 'jax']
+    """
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("fashion-lab", "keras", "jax", "jaxlib", "numpy", "matplotlib", "pillow"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def command_line() -> list[str] | None:
+    """The ``fashion-lab ...`` command being run, for the records (config.json, results.json); None from Python.
+
+    Example:
+        >>> command_line() is None  # called from Python; under `fashion-lab train --epochs 2` it is that list
+        True
+    """
+    return ["fashion-lab", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("fashion-lab") else None
 
 
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
