@@ -270,7 +270,8 @@ def suggest_rate(rates: np.ndarray, smoothed: np.ndarray, *, fall_share: float =
         "rule": "end of the fall",
         "reason": (f"the smoothed loss fell from {smoothed[0]:.3f} to its minimum {smoothed[lowest]:.3f} (at rate "
                    f"{rates[lowest]:.3g}) and had made {fall_share:.0%} of that fall by rate {rate:.3g} "
-                   f"(loss {smoothed[reached]:.3f}); larger rates bought no more descent"),
+                   f"(loss {smoothed[reached]:.3f}); larger rates bought only the last {1 - fall_share:.0%} of it, "
+                   f"closer to the explosion"),
         "first_loss": float(smoothed[0]),
         "minimum_rate": float(rates[lowest]),
         "minimum_loss": float(smoothed[lowest]),
