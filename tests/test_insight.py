@@ -126,3 +126,19 @@ def test_trouser_saliency_is_larger_inside_the_garment(tmp_path):
     pixels, box = garment_masks(trousers)
     inside_box = inside_outside(maps, box)
     assert inside_box[0] > 1 and np.median(inside_box) > 1.1  # the first trouser, and most of them
+
+
+def test_cli_inspect_and_a_report_that_names_stale_pictures(run_dir, capsys):
+    from fashion_lab.cli import main
+
+    assert main(["inspect", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "weights: 16 of 32 first-layer units" in out and "inspection.json" in out
+    page = (run_dir / "report.html").read_text()
+    assert "What the network learned" in page and "describe another model" not in page
+    runs.save_model(_keras().models.load_model(run_dir / "model.keras"), run_dir)  # a new model.keras, as after a resume
+    assert main(["report", str(run_dir)]) == 0
+    page = (run_dir / "report.html").read_text()
+    assert "describe another model (epoch 2)" in page and "fashion-lab inspect" in page
+    assert main(["inspect", str(run_dir / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
