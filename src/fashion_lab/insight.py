@@ -43,6 +43,7 @@ CORRECT_PER_CLASS = 2  # saliency: correctly classified test images per class ..
 MISTAKES_PER_CLASS = 1  # ... and mistakes per class (true class = that class)
 GARMENT_THRESHOLD = 0.1  # a pixel above this share of full brightness (0..1) is on the garment
 BATCH = 500  # images per forward pass when collecting activations (a conv layer's output is large)
+SALIENCY_SAMPLE = 1000  # the saliency numbers (inside / outside the garment) are over the first this many test images
 
 
 class Skipped(Exception):
@@ -104,11 +105,29 @@ def _outputs_probabilities(model) -> bool:
     return getattr(last, "activation", None) is keras.activations.softmax
 
 
-def saliency(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_classifier(model) -> None:
+    if len(model.outputs[0].shape) != 2:
+        raise Skipped(f"the model outputs shape {tuple(model.outputs[0].shape)}, not one vector of class scores "
+                      f"per image, so there is no single predicted class to explain")
+
+
+def probabilities(model, x: np.ndarray, batch: int = BATCH) -> np.ndarray:
+    """The model's class probabilities for inputs ``x`` (softmax applied when the model outputs logits)."""
+    _check_classifier(model)
+    out = layer_outputs(model, model.outputs[0], x, batch)
+    if _outputs_probabilities(model):
+        return out
+    shifted = np.exp(out - out.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def saliency(model, x: np.ndarray, batch: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
     """``(|d p_predicted / d x|, probabilities)`` for model inputs ``x``: one gradient per image, with JAX.
 
     The probability is the model's softmax output (softmax is applied when the model outputs logits).
-    The gradient goes through ``model.stateless_call``, so the model's variables are only read.
+    The gradient goes through ``model.stateless_call``, so the model's variables are only read. Images go
+    through in batches of ``batch`` (one compiled shape; a conv layer's activations of the whole test set
+    would take gigabytes).
     """
     import jax
     import jax.numpy as jnp
@@ -116,9 +135,7 @@ def saliency(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     if keras.backend.backend() != "jax":
         raise Skipped(f"saliency maps are computed with JAX; Keras runs on {keras.backend.backend()!r}")
-    if len(model.outputs[0].shape) != 2:
-        raise Skipped(f"the model outputs shape {tuple(model.outputs[0].shape)}, not one vector of class scores "
-                      f"per image, so there is no single predicted class to explain")
+    _check_classifier(model)
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
     softmax_done = _outputs_probabilities(model)
@@ -130,16 +147,38 @@ def saliency(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Images do not interact (inference mode), so the gradient of the sum is each image's own gradient.
         return jnp.sum(jnp.take_along_axis(probs, chosen[:, None], axis=1)), probs
 
-    grads, probs = jax.jit(jax.grad(predicted_probability, has_aux=True))(jnp.asarray(x, jnp.float32))
-    return np.abs(np.asarray(grads)), np.asarray(probs)
+    step = jax.jit(jax.grad(predicted_probability, has_aux=True))
+    size = min(batch, len(x))
+    grads, probs = [], []
+    for start in range(0, len(x), size):
+        part = np.asarray(x[start:start + size], np.float32)
+        padded = np.concatenate([part, np.zeros((size - len(part), *part.shape[1:]), np.float32)])  # one shape
+        g, p = step(jnp.asarray(padded))
+        grads.append(np.asarray(g)[: len(part)])
+        probs.append(np.asarray(p)[: len(part)])
+    return np.abs(np.concatenate(grads)), np.concatenate(probs)
 
 
 def layer_outputs(model, tensor, x: np.ndarray, batch: int = BATCH) -> np.ndarray:
-    """The values of ``tensor`` (a symbolic tensor of ``model``, e.g. ``layer.output``) for inputs ``x``, in batches."""
+    """The values of ``tensor`` (a symbolic tensor of ``model``, e.g. ``layer.output``) for inputs ``x``.
+
+    One jitted call per batch of ``batch`` images (the last one padded: one compiled shape); the weights are
+    arguments of the compiled function, not constants baked into it.
+    """
+    import jax
     import keras
 
     probe = keras.Model(model.inputs[0], tensor)
-    return np.concatenate([np.asarray(probe(x[i:i + batch], training=False)) for i in range(0, len(x), batch)])
+    trainable = [v.value for v in probe.trainable_variables]
+    non_trainable = [v.value for v in probe.non_trainable_variables]
+    run = jax.jit(lambda tv, ntv, xb: probe.stateless_call(tv, ntv, xb, training=False)[0])
+    size = min(batch, len(x))
+    out = []
+    for start in range(0, len(x), size):
+        part = np.asarray(x[start:start + size], np.float32)
+        padded = np.concatenate([part, np.zeros((size - len(part), *part.shape[1:]), np.float32)])
+        out.append(np.asarray(run(trainable, non_trainable, padded))[: len(part)])
+    return np.concatenate(out)
 
 
 def last_hidden_tensor(model):
@@ -158,7 +197,8 @@ def last_hidden_tensor(model):
 
 
 def pca_2d(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of ``values`` projected on their first two principal components, and the share of variance of each.
+    """The rows of ``values`` projected on their first two principal components, and the share of variance of each
+    (PCA with NumPy: the eigenvectors of the centred data's scatter matrix, as an SVD would give them).
 
     Each component's sign is chosen so that its largest loading is positive (the same picture every time).
 
@@ -168,15 +208,18 @@ def pca_2d(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ((4, 2), True)
     """
     centred = np.asarray(values, dtype=np.float64) - np.mean(values, axis=0)
-    u, s, vt = np.linalg.svd(centred, full_matrices=False)
-    k = min(2, len(s))
-    signs = np.sign(vt[np.arange(k), np.argmax(np.abs(vt[:k]), axis=1)])
+    # The right singular vectors of the centred data are the eigenvectors of its (units x units) scatter matrix:
+    # far cheaper than an SVD of all the rows when there are many more images than units.
+    variances, vectors = np.linalg.eigh(centred.T @ centred)
+    order = np.argsort(-variances)[:2]
+    top = vectors[:, order]
+    signs = np.sign(top[np.argmax(np.abs(top), axis=0), np.arange(top.shape[1])])
     signs[signs == 0] = 1
-    points = u[:, :k] * s[:k] * signs
-    if k < 2:
-        points = np.pad(points, ((0, 0), (0, 2 - k)))
-    total = float(np.sum(s ** 2))
-    explained = (s[:2] ** 2 / total) if total > 0 else np.zeros(2)
+    points = centred @ (top * signs)
+    total = float(np.clip(variances, 0, None).sum())
+    explained = np.clip(variances[order], 0, None) / total if total > 0 else np.zeros(len(order))
+    if points.shape[1] < 2:
+        points = np.pad(points, ((0, 0), (0, 2 - points.shape[1])))
     return points, np.pad(explained, (0, 2 - len(explained)))
 
 
@@ -284,29 +327,40 @@ def _weights_part(model, folder: Path, units: int) -> dict[str, Any]:
             "weight_norm_median": round(float(np.median(norms)), 4), "image_shape": [28, 28]}
 
 
-def _saliency_part(model, x_in, images, y, classes, folder: Path) -> tuple[dict[str, Any], np.ndarray]:
+def _saliency_part(model, x_in, images, y, classes, folder: Path) -> dict[str, Any]:
     from .plots import plot_saliency
 
-    maps, probs = saliency(model, x_in)
-    maps = maps.reshape(len(images), *images.shape[1:])
-    predicted = probs.argmax(axis=1)
+    predicted = probabilities(model, x_in).argmax(axis=1)
     chosen = choose_examples(y, predicted, len(classes))
-    pixels, box = garment_masks(images)
-    box_ratio, pixel_ratio = inside_outside(maps, box), inside_outside(maps, pixels)
+    # The maps of the chosen images, and of the first SALIENCY_SAMPLE test images for the numbers.
+    which = np.unique(np.concatenate([np.arange(min(SALIENCY_SAMPLE, len(y))), chosen])).astype(np.int64)
+    computed, probs = saliency(model, x_in[which])
+    maps = dict(zip(which.tolist(), computed.reshape(len(which), *images.shape[1:])))
+    sample = which[which < SALIENCY_SAMPLE]
+    sample_maps = np.stack([maps[i] for i in sample.tolist()])
+    pixels, box = garment_masks(images[sample])
+    box_ratio, pixel_ratio = inside_outside(sample_maps, box), inside_outside(sample_maps, pixels)
+    chosen_masks = garment_masks(images[chosen])
+    chosen_maps = np.stack([maps[i] for i in chosen])
+    chosen_box, chosen_pixels = inside_outside(chosen_maps, chosen_masks[1]), inside_outside(chosen_maps, chosen_masks[0])
+    position = {int(i): k for k, i in enumerate(which)}
 
     def number(v):
         return None if not np.isfinite(v) else round(float(v), 3)
 
     examples = [{"index": int(i), "true": classes[y[i]], "predicted": classes[predicted[i]],
-                 "probability": round(float(probs[i, predicted[i]]), 4), "correct": bool(predicted[i] == y[i]),
-                 "box_ratio": number(box_ratio[i]), "pixel_ratio": number(pixel_ratio[i])} for i in chosen]
-    plot_saliency(images[chosen], maps[chosen], examples, folder / runs.INSPECTION_IMAGES["saliency"],
+                 "probability": round(float(probs[position[i], predicted[i]]), 4), "correct": bool(predicted[i] == y[i]),
+                 "box_ratio": number(b), "pixel_ratio": number(p)}
+                for i, b, p in zip(chosen, chosen_box, chosen_pixels)]
+    plot_saliency(images[chosen], chosen_maps, examples, folder / runs.INSPECTION_IMAGES["saliency"],
                   title="saliency: |gradient of the predicted class's probability| per pixel (brighter: moves it more)")
-    per_class = {name: {"box_ratio_median": _median(box_ratio[y == c]), "pixel_ratio_median": _median(pixel_ratio[y == c])}
-                 for c, name in enumerate(classes)}
-    return {"examples": examples, "map_shape": list(maps.shape[1:]), "garment_threshold": GARMENT_THRESHOLD,
-            "box_ratio_median": _median(box_ratio), "pixel_ratio_median": _median(pixel_ratio), "per_class": per_class,
-            "softmax_applied": not _outputs_probabilities(model)}, probs
+    y_sample = y[sample]
+    per_class = {name: {"box_ratio_median": _median(box_ratio[y_sample == c]),
+                        "pixel_ratio_median": _median(pixel_ratio[y_sample == c])} for c, name in enumerate(classes)}
+    return {"examples": examples, "map_shape": list(chosen_maps.shape[1:]), "garment_threshold": GARMENT_THRESHOLD,
+            "ratio_images": int(len(sample)), "box_ratio_median": _median(box_ratio),
+            "pixel_ratio_median": _median(pixel_ratio), "per_class": per_class,
+            "softmax_applied": not _outputs_probabilities(model)}
 
 
 def _projection_part(model, x_in, y, classes, folder: Path) -> dict[str, Any]:
@@ -384,7 +438,7 @@ def inspect_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = No
             parts[name] = {"skipped": str(e)}
 
     attempt("weights", lambda: _weights_part(model, run.dir, units))
-    attempt("saliency", lambda: _saliency_part(model, x_in, images, y, classes, run.dir)[0])
+    attempt("saliency", lambda: _saliency_part(model, x_in, images, y, classes, run.dir))
     attempt("projection", lambda: _projection_part(model, x_in, y, classes, run.dir))
     try:
         parts.update(_conv_parts(model, x_in, images, y, classes, run.dir))
@@ -421,7 +475,7 @@ def format_inspection(result: dict[str, Any]) -> str:
             wrong = sum(not e["correct"] for e in part["examples"])
             line = f"saliency: {len(part['examples'])} test images ({wrong} mistakes) -> {file}"
             if part["box_ratio_median"] is not None and part["pixel_ratio_median"] is not None:
-                line += (f"; over the test set the median image's saliency is {part['box_ratio_median']:.2f}x as large "
+                line += (f"; over the first {part['ratio_images']:,} test images the median image's saliency is {part['box_ratio_median']:.2f}x as large "
                          f"inside the garment's bounding box as outside it, {part['pixel_ratio_median']:.2f}x on its "
                          f"bright pixels as on the dark ones")
             lines.append(line)
@@ -444,5 +498,5 @@ def format_inspection(result: dict[str, Any]) -> str:
 
 
 __all__ = ["Skipped", "centroid_accuracy", "choose_examples", "first_conv_layer", "first_dense_kernel", "format_inspection",
-           "garment_masks", "inside_outside", "inspect_run", "last_hidden_tensor", "layer_outputs", "model_input", "pca_2d", "saliency",
+           "garment_masks", "inside_outside", "inspect_run", "probabilities", "last_hidden_tensor", "layer_outputs", "model_input", "pca_2d", "saliency",
            "units_by_weight"]

@@ -304,7 +304,7 @@ def _inspection_section(folder: Path, inspection: dict[str, Any]) -> str:
             continue
         caption = _INSPECTION_CAPTIONS.get(name, name)
         if name == "saliency" and part.get("box_ratio_median") is not None:
-            caption += (f" Over the test set the median image's saliency is {part['box_ratio_median']:.2f}x as large inside "
+            caption += (f" Over the first {part.get('ratio_images', 0):,} test images the median image's saliency is {part['box_ratio_median']:.2f}x as large inside "
                         f"the garment's bounding box as outside it, and {part['pixel_ratio_median']:.2f}x on its bright "
                         f"pixels as on the dark ones.")
         if name == "projection":
