@@ -53,3 +53,7 @@ def test_experiment_suggests_about_adams_default_on_the_real_data(tmp_path):
     assert 1e-3 / 3 <= rate <= 3e-3, rate
     assert data["analysis"]["stopped"] == "diverged" and (tmp_path / "lr" / "learning_rate.png").is_file()
     assert any("within a factor of 3" in f for f in data["findings"])
+    (tmp_path / "lr" / "learning_rate.png").unlink()
+    assert main(["report", str(tmp_path / "lr")]) == 0  # everything is drawn again from results.json
+    assert (tmp_path / "lr" / "learning_rate.png").is_file() and "Rates read off the curve" in (
+        tmp_path / "lr" / "report.html").read_text()
