@@ -316,9 +316,9 @@ def _weights_part(model, folder: Path, units: int) -> dict[str, Any]:
 
     kernel = first_dense_kernel(model)
     chosen = units_by_weight(kernel, units)
-    images = kernel[:, chosen].T.reshape(len(chosen), 28, 28) if kernel.shape[0] == 784 else None
-    if images is None:
+    if kernel.shape[0] != 28 * 28:
         raise Skipped(f"the first Dense layer reads {kernel.shape[0]} pixels, not a 28x28 image")
+    images = kernel[:, chosen].T.reshape(len(chosen), 28, 28)
     norms = np.linalg.norm(kernel, axis=0)
     plot_unit_weights(images, chosen, norms[chosen], folder / runs.INSPECTION_IMAGES["weights"],
                       title=f"first Dense layer: the {len(chosen)} of {kernel.shape[1]} units with the largest weights")
