@@ -37,6 +37,8 @@ def learning_rate_findings(suggestion: dict[str, Any], configured: float, stoppe
         findings.append(f"The loss exploded after rate {last_rate:.2g} (step {steps_run} of {steps}), where the test stopped.")
     else:
         findings.append(f"The loss did not explode up to the last rate {last_rate:.2g}: all {steps} steps ran.")
+    findings.append("The test trains and measures on the training part of the split only; no validation or test "
+                    "image is used, so choosing the rate from it leaves both untouched.")
     return findings
 
 
