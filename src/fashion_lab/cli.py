@@ -171,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert the picture's brightness: auto (default) when its background is light")
 
+    p = sub.add_parser("inspect", help="what a run's network learned, as pictures in its report",
+                       description="Draw what a run's model learned into its folder and report.html: the first Dense "
+                                   "layer's weights as 28x28 images, saliency maps of test images of each class "
+                                   "(mistakes included), a 2-D PCA of the last hidden layer on the test set, and for "
+                                   "a convolutional model its first filters and feature maps; the numbers go to "
+                                   "inspection.json. A part that does not fit the model's architecture says why.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
+
     _add_experiment_parsers(sub)
     _add_serving_parsers(sub)
     return parser
@@ -337,6 +345,15 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    from .insight import format_inspection, inspect_run
+
+    result = inspect_run(args.run_dir)
+    print(format_inspection(result))
+    print(f"\nwrote {args.run_dir}/inspection.json and the report's pictures (report.html)")
+    return 0
+
+
 def cmd_predict(args) -> int:
     if not args.images and not args.index:
         raise ConfigError("give image files to classify, or --index N for dataset images; "
@@ -408,8 +425,9 @@ def cmd_export(args) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "experiment": cmd_experiment, "report": cmd_report, "serve": cmd_serve, "export": cmd_export}
+COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate, "inspect": cmd_inspect,
+            "predict": cmd_predict, "experiment": cmd_experiment, "report": cmd_report, "serve": cmd_serve,
+            "export": cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
