@@ -26,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ImageError
-from .images import FASHION_FRAMING, FRAMINGS, MAX_PIXELS, Framing, load_image
+from .errors import CannotRead, ImageError
+from .images import FASHION_FRAMING, FRAMINGS, MAX_PIXELS, Framing, Reading, load_picture
+
+UNCERTAIN_BELOW = 0.5  # a top probability under this is marked uncertain: the model hesitates between classes
 
 
 @dataclass
@@ -36,7 +38,11 @@ class Prediction:
 
     ``top`` lists ``(class name, probability)`` best first; ``image`` is the 28x28 uint8 the model
     saw; ``true_label``/``true_class`` are set for dataset images; ``error`` is set, and the
-    prediction fields are None, when the image could not be read.
+    prediction fields are None, when the image could not be read. ``uncertain`` is True when the top
+    probability is under ``UNCERTAIN_BELOW``. When the file was read but no single garment was found in
+    it, ``cannot_read`` says why (``flat``, ``low_contrast``, ``no_object``, ``several_objects``,
+    ``touches_edges``) and ``error`` says what was found. ``reading`` holds what the pipeline found
+    (frame, background, the object's outline), for pictures read from files.
     """
 
     source: str
@@ -49,6 +55,10 @@ class Prediction:
     true_label: int | None = None
     true_class: str | None = None
     error: str | None = None
+    uncertain: bool = False
+    cannot_read: str | None = None
+    reading: Reading | None = field(default=None, repr=False)
+    found: Any = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -65,9 +75,13 @@ class Prediction:
         out: dict[str, Any] = {"source": self.source}
         if self.error is not None:
             out["error"] = self.error
+            if self.cannot_read is not None:
+                out.update(cannot_read=self.cannot_read, found=self.found.summary() if self.found is not None else None)
             return out
         out.update(label=self.label, class_name=self.class_name, probability=self.probability,
-                   top=[{"class_name": name, "probability": p} for name, p in self.top])
+                   top=[{"class_name": name, "probability": p} for name, p in self.top], uncertain=self.uncertain)
+        if self.reading is not None:
+            out["found"] = self.reading.found.summary()
         if self.true_label is not None:
             out.update(true_label=self.true_label, true_class=self.true_class, correct=self.correct)
         return out
@@ -105,7 +119,10 @@ def read_inputs(paths: Sequence[str | os.PathLike[str]], framing: Framing = FASH
     out = []
     for path in paths:
         try:
-            out.append(Prediction(source=str(path), image=load_image(path, framing, invert=invert, max_pixels=max_pixels)))
+            reading = load_picture(path, framing, invert=invert, max_pixels=max_pixels)
+            out.append(Prediction(source=str(path), image=reading.image, reading=reading))
+        except CannotRead as e:
+            out.append(Prediction(source=str(path), error=str(e), cannot_read=e.reason, found=e.found))
         except ImageError as e:
             out.append(Prediction(source=str(path), error=str(e)))
     return out
@@ -131,6 +148,7 @@ def _fill(predictions: Sequence[Prediction], probs: np.ndarray, classes: Sequenc
         p.class_name = classes[p.label]
         p.probability = float(row[p.label])
         p.top = [(classes[int(i)], float(row[int(i)])) for i in best]
+        p.uncertain = p.probability < UNCERTAIN_BELOW
         if p.true_label is not None:
             p.true_class = classes[p.true_label]
 
