@@ -208,37 +208,57 @@ def predict_dataset_images(run, indices: Sequence[int], split: str = "test", *, 
 
 
 def save_inputs(predictions: Sequence[Prediction], folder: str | os.PathLike[str]) -> list[str]:
-    """Write the 28x28 each prediction's model saw as ``<name>.png`` (enlarged 8x, sharp pixels); return the paths."""
+    """Write, per prediction, ``<name>.png``: the 28x28 image the model saw, pixel for pixel, and for pictures
+    read from files ``<name>-explained.png``: the picture with the found object's outline next to the model's
+    input, and the answer (:func:`fashion_lab.explain.explain_image`). Returns the paths written.
+    """
     from pathlib import Path
 
+    from . import _atomic
+    from .errors import OutputError
+    from .explain import explain_image
     from .plots import save_image
 
     folder = Path(folder)
+    hint = "choose a writable --show-input folder"
     written, used = [], set()
     for p in predictions:
-        if p.image is None:
+        if p.image is None and p.found is None:
             continue
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(p.source).stem).strip("_") or "image"
         name, n = stem, 2
         while name in used:
             name, n = f"{stem}-{n}", n + 1
         used.add(name)
-        path = folder / f"{name}.png"
-        save_image(p.image, path, hint="choose a writable --show-input folder")
-        written.append(str(path))
+        if p.image is not None:
+            save_image(p.image, folder / f"{name}.png", scale=1, hint=hint)
+            written.append(str(folder / f"{name}.png"))
+        if p.reading is not None or p.found is not None:
+            path = folder / f"{name}-explained.png"
+            try:
+                with _atomic.atomic_path(path) as tmp:
+                    explain_image(p).save(tmp, format="PNG")
+            except OSError as e:
+                raise OutputError(f"cannot write {path}: {e.strerror or e}; {hint}.") from None
+            written.append(str(path))
     return written
 
 
 def format_predictions(predictions: Sequence[Prediction]) -> str:
-    """Readable lines per image: the top classes with probabilities, and the truth when known."""
+    """Readable lines per image: the top classes with probabilities (an uncertain answer marked), the truth when
+    known, and for a picture in which no single garment was found, why."""
     lines = []
     for p in predictions:
+        if p.cannot_read is not None:
+            lines.append(f"{p.source}: cannot read ({p.cannot_read.replace('_', ' ')})")
+            continue
         if not p.ok:
             continue
         truth = ""
         if p.true_label is not None:
             truth = f"  (true: {p.true_class}, {'correct' if p.correct else 'wrong'})"
-        lines.append(f"{p.source}: {p.class_name} {p.probability:.1%}{truth}")
+        unsure = f"  uncertain (top probability under {UNCERTAIN_BELOW:.0%})" if p.uncertain else ""
+        lines.append(f"{p.source}: {p.class_name} {p.probability:.1%}{truth}{unsure}")
         for rank, (name, prob) in enumerate(p.top, start=1):
             lines.append(f"  {rank}. {name:<12} {prob:6.1%}")
     return "\n".join(lines)

@@ -46,7 +46,8 @@ WORK_SIZE = 320  # pictures are analysed with their longest edge at most this: e
 MIN_CONTRAST = 0.04  # the object must stand this far (about 10 grey levels) above the background...
 MIN_SNR = 6.0  # ...and this many noise sigmas above it
 SIMILAR_SIZE = 0.4  # a second object at least this fraction of the largest's area makes the picture ambiguous
-EDGE_COVER = 0.6  # an object on this fraction of the picture's edge, on all four sides, is cut off (or a texture)
+EDGE_COVER = 0.4  # an object on this fraction of the picture's edge, on all four sides, is cut off (or a texture)
+EDGE_SPLIT = 0.25  # ...and so is an edge that is two colours this far apart, the rarer on EDGE_COVER of it
 NOISE_FLOOR = 0.5 / 255  # quantisation: a clean 8-bit picture still has this much "noise"
 
 
@@ -136,8 +137,9 @@ def find_frame(picture: np.ndarray, *, tolerance: float = 0.1, step: float = 0.0
     A side has a frame when its outermost lines are one uniform colour (90% of each line's pixels
     within ``tolerance`` of it) and then the colour steps (line medians change by more than ``step``
     from one line to the next) within ``max_fraction`` of the picture. A gradual drift (a lighting
-    gradient) or an object reaching the edge is not a frame. The transition lines after the step (JPEG
-    ringing, anti-aliasing) are cut too.
+    gradient) or an object reaching the edge is not a frame, and a frame goes around the picture: at least
+    three sides must have one, of one colour. The transition lines after the step (JPEG ringing,
+    anti-aliasing) are cut too.
 
     Example:
         >>> picture = np.full((100, 80), 0.9)
@@ -147,7 +149,13 @@ def find_frame(picture: np.ndarray, *, tolerance: float = 0.1, step: float = 0.0
     """
     picture = np.asarray(picture, dtype=np.float32)
     sides = (picture, picture[::-1], picture.T, picture.T[::-1])  # top, bottom, left, right: lines from the edge in
-    return tuple(_frame_width(lines, tolerance, step, max_fraction) for lines in sides)
+    widths = [_frame_width(lines, tolerance, step, max_fraction) for lines in sides]
+    colours = [float(np.median(lines[0])) for lines in sides]
+    framed = [c for c, w in zip(colours, widths) if w]
+    # a frame goes around the photo: three or four sides of one colour (on the fourth the photo may match it)
+    if len(framed) < 3 or max(framed) - min(framed) > tolerance:
+        return (0, 0, 0, 0)
+    return tuple(widths)
 
 
 def _frame_width(lines: np.ndarray, tolerance: float, step: float, max_fraction: float) -> int:
@@ -309,6 +317,7 @@ def find_object(grey: np.ndarray, *, invert: bool | None = None, name: str = "im
     h, w = inner.shape
     ring = edge_ring(inner.shape, max(1, round(0.02 * min(h, w))))
     found.background = float(np.median(inner[ring]))
+    _check_edge(inner, name, found)
     forced = invert is not None
     found.inverted = bool(found.background > 0.5) if invert is None else bool(invert)
     signal = 1.0 - inner if found.inverted else inner
@@ -394,6 +403,21 @@ def upright_angle(mask: np.ndarray, *, max_angle: float = 15.0, gain: float = 0.
     areas = (np.ptp(rx, axis=1) + 1) * (np.ptp(ry, axis=1) + 1)
     best = int(np.argmin(areas))
     return float(angles[best]) if areas[best] < (1 - gain) * areas[len(angles) // 2] else 0.0
+
+
+def _check_edge(inner: np.ndarray, name: str, found: Found) -> None:
+    """Refuse a picture whose edge is not background: two colours far apart, the rarer on much of the edge."""
+    edge = inner[edge_ring(inner.shape, 1)]
+    level = otsu_threshold(edge)
+    dark, light = edge[edge <= level], edge[edge > level]
+    if min(dark.size, light.size) < EDGE_COVER * edge.size:
+        return
+    if float(np.median(light) - np.median(dark)) > EDGE_SPLIT:
+        found.objects = []
+        raise CannotRead(f"cannot read {name}: the object touches every edge (the picture's border is "
+                         f"{dark.size / edge.size:.0%} dark, {light.size / edge.size:.0%} light, so there is no plain "
+                         f"background around it: a close-up, or a pattern?); photograph the whole garment with "
+                         f"some plain background around it.", reason="touches_edges", found=found)
 
 
 def _low_contrast(name: str, found: Found, sigma: float, forced: bool) -> str:
