@@ -406,13 +406,15 @@ def upright_angle(mask: np.ndarray, *, max_angle: float = 15.0, gain: float = 0.
 
 
 def _check_edge(inner: np.ndarray, name: str, found: Found) -> None:
-    """Refuse a picture whose edge is not background: two colours far apart, the rarer on much of the edge."""
+    """Refuse a picture whose edge is not background: two distinct colours far apart (not one noisy colour), the
+    rarer on much of the edge."""
     edge = inner[edge_ring(inner.shape, 1)]
     level = otsu_threshold(edge)
     dark, light = edge[edge <= level], edge[edge > level]
     if min(dark.size, light.size) < EDGE_COVER * edge.size:
         return
-    if float(np.median(light) - np.median(dark)) > EDGE_SPLIT:
+    apart = float(np.median(light) - np.median(dark))
+    if apart > EDGE_SPLIT and apart > 4 * (robust_sigma(dark) + robust_sigma(light)):  # two colours, not noise
         found.objects = []
         raise CannotRead(f"cannot read {name}: the object touches every edge (the picture's border is "
                          f"{dark.size / edge.size:.0%} dark, {light.size / edge.size:.0%} light, so there is no plain "
