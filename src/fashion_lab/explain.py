@@ -41,13 +41,11 @@ def explain_image(prediction):
     rgb = np.stack([picture] * 3, -1)
     top, bottom, left, right = found.frame
     h, w = picture.shape
-    zoom = max(1, HEIGHT // h)
     if found.mask is not None:
         edge = np.zeros((h, w), bool)
         edge[top:h - bottom, left:w - right] = outline(found.mask, max(1, round(max(h, w) / 160)))
         rgb[edge] = OUTLINE
-    size = (round(w * zoom * HEIGHT / (h * zoom)), HEIGHT)
-    left_panel = Image.fromarray(rgb).resize(size, Image.Resampling.NEAREST)
+    left_panel = Image.fromarray(rgb).resize((round(w * HEIGHT / h), HEIGHT), Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(left_panel)
     k = HEIGHT / h
 

@@ -3,10 +3,11 @@
 A photo of a shoe is not a Fashion-MNIST image: it is large, in colour, often on a white
 background, maybe transparent, maybe 16-bit. :func:`read_image` opens any file Pillow can read
 (PNG, JPEG, BMP, GIF's first frame, WebP, TIFF; RGB, RGBA, palette, 16-bit, greyscale) as one
-greyscale float array, and :func:`to_dataset_style` turns that into what the dataset's images
-look like: a light object on black, cropped, fitted into a box keeping its aspect ratio, and
-centred in 28x28 (by centre of mass, as MNIST was made, or by its bounding box, as
-Fashion-MNIST was made). No Keras here: the result is uint8, and prediction normalizes it with
+greyscale float array, and :func:`read_picture` (or :func:`to_dataset_style`, its image) turns
+that into what the dataset's images look like: the garment found by
+:func:`fashion_lab.segmentation.find_object` (frame, background, object), a light object on black,
+cropped, fitted into a box keeping its aspect ratio, and centred in 28x28 (by centre of mass, as
+MNIST was made, or by its bounding box, as Fashion-MNIST was made). A 28x28 picture is taken as it is. No Keras here: the result is uint8, and prediction normalizes it with
 the same :func:`fashion_lab.preprocess.prepare_images` that training used.
 
 Example:

@@ -1,9 +1,11 @@
 """Predict the class of people's own pictures, and of dataset images with their true label.
 
-A picture goes through :mod:`fashion_lab.images` (greyscale, crop, fit, centre, invert when the
-background is light) and then the same :func:`fashion_lab.preprocess.prepare_images` that training
-used, so the model sees what it was trained on. A picture that cannot be read does not stop the
-others: its :class:`Prediction` carries the error instead of probabilities.
+A picture goes through :mod:`fashion_lab.images` (greyscale; frame, background and object found by
+:mod:`fashion_lab.segmentation`; cropped, fitted and centred) and then the same
+:func:`fashion_lab.preprocess.prepare_images` that training used, so the model sees what it was trained
+on. A picture that cannot be read, or in which no single garment was found ("cannot read"), does not
+stop the others: its :class:`Prediction` carries the error instead of probabilities. A top probability
+under ``UNCERTAIN_BELOW`` is marked ``uncertain``.
 
 Example:
     >>> from fashion_lab import load_run
@@ -28,6 +30,7 @@ import numpy as np
 
 from .errors import CannotRead, ImageError
 from .images import FASHION_FRAMING, FRAMINGS, MAX_PIXELS, Framing, Reading, load_picture
+from .segmentation import Found
 
 UNCERTAIN_BELOW = 0.5  # a top probability under this is marked uncertain: the model hesitates between classes
 
@@ -58,7 +61,7 @@ class Prediction:
     uncertain: bool = False
     cannot_read: str | None = None
     reading: Reading | None = field(default=None, repr=False)
-    found: Any = field(default=None, repr=False)
+    found: Found | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -172,7 +175,8 @@ def predict_images(model, paths: Sequence[str | os.PathLike[str]], *, classes: S
         top: how many classes to keep in ``Prediction.top``. Defaults to 3.
         max_pixels: refuse larger images (decompression bombs). Defaults to 40 megapixels.
 
-    A file that cannot be read gives a Prediction with ``error`` set; the others are still predicted.
+    A file that cannot be read gives a Prediction with ``error`` set, and a picture with no single garment in
+    it one with ``cannot_read`` and ``found`` too; the others are still predicted.
     """
     model, classes, normalized, framing = _model_and_settings(model, classes, normalized, framing)
     inputs = read_inputs(paths, framing, invert=invert, max_pixels=max_pixels)

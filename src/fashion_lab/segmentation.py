@@ -14,8 +14,9 @@ function of its own:
    vignetting go, whatever the paper's colour.
 4. :func:`separate_objects`: the residual is median-filtered (sensor noise, JPEG blocks), thresholded at
    a data-driven level (Otsu's, and never below 5 noise sigmas), closed (morphology) and labelled into
-   connected components. The object is the largest, with the pieces that overlap it; its extent grows by
-   hysteresis down to a low threshold, so faint edges are kept as the dataset keeps them.
+   connected components; :func:`group_objects` joins the pieces that faint pixels connect (hysteresis)
+   or whose boxes overlap. The object is the largest group; its extent grows down to the low threshold,
+   so faint edges are kept as the dataset keeps them.
 5. Checks: a flat picture, too little contrast for the noise, no object, several objects of similar
    size, or an object that covers the picture's edge on every side raise :class:`CannotRead`, with what
    was found, instead of letting the model guess.
@@ -272,6 +273,42 @@ def separate_objects(smooth: np.ndarray, threshold: float, *, closing: float = 1
     return labels, objects
 
 
+def group_objects(objects: list[dict], labels: np.ndarray, low_labels: np.ndarray, *, margin: float = 0) -> list[dict]:
+    """Join the components of one garment: those that faint pixels connect (the same component of
+    ``low_labels``, the picture above a low threshold: hysteresis) or whose boxes overlap (within ``margin``).
+
+    Returns groups, largest first, each with ``labels`` (its components' labels in ``labels``), ``area``
+    and ``bbox``.
+    """
+    objects = objects[:64]  # the largest; the rest are specks
+    parent = list(range(len(objects)))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owners: dict[int, int] = {}
+    for i, o in enumerate(objects):
+        for low in np.unique(low_labels[labels == o["label"]]):
+            if low and low in owners:
+                parent[root(i)] = root(owners[low])
+            elif low:
+                owners[int(low)] = i
+        for j in range(i):
+            if _overlaps(o["bbox"], objects[j]["bbox"], margin):
+                parent[root(i)] = root(j)
+    groups: dict[int, dict] = {}
+    for i, o in enumerate(objects):
+        g = groups.setdefault(root(i), {"labels": [], "area": 0, "bbox": o["bbox"]})
+        g["labels"].append(o["label"])
+        g["area"] += o["area"]
+        t, b, lft, r = g["bbox"]
+        g["bbox"] = (min(t, o["bbox"][0]), max(b, o["bbox"][1]), min(lft, o["bbox"][2]), max(r, o["bbox"][3]))
+    return sorted(groups.values(), key=lambda g: -g["area"])
+
+
 def _overlaps(a, b, margin: int) -> bool:
     return a[0] < b[1] + margin and b[0] < a[1] + margin and a[2] < b[3] + margin and b[2] < a[3] + margin
 
@@ -326,7 +363,7 @@ def find_object(grey: np.ndarray, *, invert: bool | None = None, name: str = "im
     small = min(h, w) < 32
     smooth = residual if small else ndimage.median_filter(residual, size=3)
     closing = max(1, round(0.012 * max(h, w)))
-    labels, objects, threshold = None, [], 0.0
+    labels, objects, threshold, low = None, [], 0.0, 0.0
     for _ in range(2):  # find the object, refit the background without it, find it again
         sigma = robust_sigma(smooth[ring])
         found.noise = robust_sigma(residual[ring])
@@ -334,30 +371,30 @@ def find_object(grey: np.ndarray, *, invert: bool | None = None, name: str = "im
         if found.contrast < max(MIN_CONTRAST, MIN_SNR * sigma):
             raise CannotRead(_low_contrast(name, found, sigma, forced), reason="low_contrast", found=found)
         threshold = max(otsu_threshold(smooth), 5 * sigma)
+        low = max(4 * sigma, 0.03 * found.contrast)  # faint parts of the garment (a light body between dark sleeves)
         labels, objects = separate_objects(smooth, threshold, closing=closing)
         if not objects:
             break
-        near = dilate(labels > 0, max(1, closing * 2))
+        near = dilate((labels > 0) | (smooth > low), max(1, closing * 2))
         if (~near).sum() < 50:
             break
         residual = signal - fit_background(signal, ~near, degree=1 if small else 2)
         smooth = residual if small else ndimage.median_filter(residual, size=3)
-    found.objects = [{"area": o["area"], "bbox": o["bbox"]} for o in objects]
     if not objects:
         raise CannotRead(f"cannot read {name}: no object found (nothing stands {threshold:.2f} above the "
                          f"background); give a picture of one piece of clothing on a plain background.",
                          reason="no_object", found=found)
-    main = objects[0]
-    parts = [o for o in objects if o is main or _overlaps(o["bbox"], main["bbox"], closing)]
-    rivals = [o for o in objects if o not in parts and o["area"] >= SIMILAR_SIZE * main["area"]]
+    low_labels, _ = ndimage.label(smooth > low)
+    groups = group_objects(objects, labels, low_labels, margin=closing)
+    found.objects = [{"area": g["area"], "bbox": g["bbox"]} for g in groups]
+    main = groups[0]
+    rivals = [g for g in groups[1:] if g["area"] >= SIMILAR_SIZE * main["area"]]
     if rivals:
-        boxes = "; ".join(f"{o['area'] / scale ** 2:,.0f} px at rows {b[0]}-{b[1]}, columns {b[2]}-{b[3]}"
-                          for o in [main] + rivals for b in [found.original_box(o["bbox"])])
+        boxes = "; ".join(f"{g['area'] / scale ** 2:,.0f} px at rows {b[0]}-{b[1]}, columns {b[2]}-{b[3]}"
+                          for g in [main] + rivals for b in [found.original_box(g["bbox"])])
         raise CannotRead(f"cannot read {name}: {1 + len(rivals)} objects of similar size ({boxes}); give a "
                          f"picture of one piece of clothing, or crop it to one.", reason="several_objects", found=found)
-    core = np.isin(labels, [o["label"] for o in parts])
-    low = max(3 * robust_sigma(smooth[ring]), 0.08 * found.contrast)
-    low_labels, _ = ndimage.label(smooth > low)
+    core = np.isin(labels, main["labels"])
     grown = np.isin(low_labels, np.unique(low_labels[core & (low_labels > 0)]))
     found.mask = core | grown
     rows, cols = np.flatnonzero(found.mask.any(axis=1)), np.flatnonzero(found.mask.any(axis=0))
