@@ -123,7 +123,7 @@ def pick(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
                            for c in range(int(labels.max()) + 1)])
 
 
-def measure(run_dir: str, per_class: int = 20, seed: int = 0, keep: str | None = None) -> dict:
+def measure(run_dir: str, per_class: int = 10, seed: int = 0, keep: str | None = None) -> dict:
     """Accuracy per condition against the original 28x28 images; every number the table shows."""
     run = load_run(run_dir)
     run.load_model()
@@ -184,7 +184,7 @@ def table(result: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="a run made by fashion-lab train (the seed's recipe)")
-    parser.add_argument("--per-class", type=int, default=20, help="test images per class (default: 20)")
+    parser.add_argument("--per-class", type=int, default=10, help="test images per class (default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="which images and which noise (default: 0)")
     parser.add_argument("--keep", metavar="DIR", help="write the pictures here and keep them")
     parser.add_argument("--out", default=str(RESULTS / "photos"), help="results path without suffix "

@@ -28,7 +28,7 @@ Example:
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> y, x = np.mgrid[0:200, 0:300]
-    >>> photo = 0.8 + 0.15 * x / 300 + rng.normal(0, 0.02, (200, 300))   # light paper, lit from one side, noisy
+    >>> photo = 0.8 + 0.15 * x / 300 + rng.normal(0, 0.01, (200, 300))   # light paper, lit from one side, noisy
     >>> photo[60:160, 200:250] = 0.2                                          # a dark garment, off-centre
     >>> found = find_object(photo)
     >>> found.inverted, found.bbox
