@@ -37,7 +37,7 @@ def as_photo(image: np.ndarray, colour: np.ndarray) -> Image.Image:
 def test_photos_of_test_images_keep_85_percent_of_the_accuracy(real_run, tmp_path):
     run, ds = real_run
     rng = np.random.default_rng(0)
-    picked = rng.choice(len(ds.x_test), 300, replace=False)
+    picked = rng.choice(len(ds.x_test), 150, replace=False)  # benchmarks/photos.py measures more conditions
     paths = []
     for i in picked:
         paths.append(tmp_path / f"test-{i}.png")
@@ -45,7 +45,7 @@ def test_photos_of_test_images_keep_85_percent_of_the_accuracy(real_run, tmp_pat
     originals = np.mean([p.correct for p in predict_arrays(run, ds.x_test[picked], labels=ds.y_test[picked])])
     results = predict_images(run, paths)
     photos = np.mean([p.label == y for p, y in zip(results, ds.y_test[picked])])
-    print(f"\naccuracy on 300 originals {originals:.3f}, on their 280x280 photos {photos:.3f} "
+    print(f"\naccuracy on 150 originals {originals:.3f}, on their 280x280 photos {photos:.3f} "
           f"({photos / originals:.1%} of it)")
     assert originals > 0.75
     assert photos >= 0.85 * originals
