@@ -212,11 +212,16 @@ def fit_background(signal: np.ndarray, background: np.ndarray, *, degree: int = 
     for _ in range(3):
         if keep.sum() < design.shape[1] * 3:
             break
-        coef, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
+        a = design[keep]  # normal equations: 6 unknowns, coordinates in [-0.5, 0.5], well conditioned
+        coef = np.linalg.solve(a.T @ a + 1e-9 * np.eye(a.shape[1]), a.T @ values[keep])
         residual = values - design @ coef
         keep = np.abs(residual) <= 3 * robust_sigma(residual[keep]) + NOISE_FLOOR
-    yy, xx = np.mgrid[0:h, 0:w]
-    return (terms(yy.astype(np.float64), xx.astype(np.float64)) @ coef).astype(np.float32)
+    yy = (np.arange(h, dtype=np.float64) / max(h - 1, 1) - 0.5)[:, None]
+    xx = (np.arange(w, dtype=np.float64) / max(w - 1, 1) - 0.5)[None, :]
+    surface = coef[0] + coef[1] * xx + coef[2] * yy
+    if degree >= 2:
+        surface = surface + coef[3] * xx * xx + coef[4] * xx * yy + coef[5] * yy * yy
+    return surface.astype(np.float32)
 
 
 def edge_ring(shape: tuple[int, int], width: int) -> np.ndarray:
