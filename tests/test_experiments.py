@@ -107,7 +107,7 @@ def test_first_overfit_epoch(val_loss, expected):
 
 def test_epochs_findings_say_whether_it_overfits():
     falling = {"loss": [0.5, 0.4], "val_loss": [0.5, 0.45], "accuracy": [0.8, 0.85], "val_accuracy": [0.8, 0.82]}
-    assert "no overfitting" in epochs_findings(falling)[2]
+    assert "no sign of overfitting within 2 epochs" in epochs_findings(falling)[2]
 
 
 # ---- options -------------------------------------------------------------------------------------
@@ -156,26 +156,26 @@ def _read_csv(path):
 
 def test_layer_size_writes_table_plots_and_report(tmp_path, synthetic_fashion):
     out = tmp_path / "ls"
-    result = run_experiment("layer-size", ExperimentOptions(hidden=(8, 32), epochs=2, repeats=2, predict=(32, 64)),
+    result = run_experiment("layer-size", ExperimentOptions(hidden=(8, 16, 32), epochs=2, repeats=2, predict=(32, 64)),
                             out=out, verbose=False)
     assert result.dir == out
     for name in ("results.json", "results.csv", "runs.csv", "predictions.csv", "accuracy_vs_size.png",
                  "time_vs_size.png", "report.html"):
         assert (out / name).is_file(), name
     rows = _read_csv(out / "results.csv")
-    assert [int(r["hidden"]) for r in rows] == [8, 32]
-    assert [int(r["params"]) for r in rows] == [dense_params([8]), dense_params([32])]
+    assert [int(r["hidden"]) for r in rows] == [8, 16, 32]
+    assert [int(r["params"]) for r in rows] == [dense_params([8]), dense_params([16]), dense_params([32])]
     for key in ("first_epoch_seconds", "seconds_per_epoch", "samples_per_second", "train_accuracy",
                 "validation_accuracy", "test_accuracy", "validation_accuracy_std"):
         assert key in rows[0], key
     every = _read_csv(out / "runs.csv")
-    assert len(every) == 4  # 2 sizes x 2 seeds
+    assert len(every) == 6  # 3 sizes x 2 seeds
     # A size's first epoch (with compilation) is its first seed's: later seeds reuse that compiled step.
     first_seed = {r["hidden"]: r["first_epoch_seconds"] for r in every if r["seed"] == "0"}
     assert {r["hidden"]: r["first_epoch_seconds"] for r in rows} == first_seed
     data = json.loads((out / "results.json").read_text())
-    assert data["analysis"]["cost_model"]["points"] == 2
-    assert [p["hidden"] for p in data["analysis"]["predictions"]] == [64]  # 32 left out leaves one size: no fit
+    assert data["analysis"]["cost_model"]["points"] == 3
+    assert [p["hidden"] for p in data["analysis"]["predictions"]] == [64]  # 32 left out leaves two sizes: no fit
     assert data["analysis"]["unpredicted"] == [32]
     assert any(f.startswith("No prediction for 32 units") for f in data["findings"])
     assert data["dataset"]["validation"] == 60 and data["dataset"]["train"] == 540
@@ -273,11 +273,11 @@ def test_duplicate_sizes_are_refused():
 
 def test_overwrite_reruns_into_the_same_folder(tmp_path, synthetic_fashion):
     out = tmp_path / "ls"
-    run_experiment("layer-size", ExperimentOptions(hidden=(8, 16), epochs=1, predict=(64,)), out=out, verbose=False)
-    assert (out / "predictions.csv").is_file()
+    run_experiment("layer-size", ExperimentOptions(hidden=(8,), epochs=1, repeats=2), out=out, verbose=False)
+    assert (out / "runs.csv").is_file()
     run_experiment("layer-size", ExperimentOptions(hidden=(8, 32), epochs=1), out=out, overwrite=True, verbose=False)
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["h32-seed0", "h8-seed0"]
-    assert not (out / "predictions.csv").exists()  # nothing stale from the first experiment
+    assert not (out / "runs.csv").exists()  # nothing stale from the first experiment
 
 
 def test_default_folder_is_time_and_name(tmp_path, synthetic_fashion):
