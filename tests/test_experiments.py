@@ -185,8 +185,12 @@ def test_layer_size_writes_table_plots_and_report(tmp_path, synthetic_fashion):
     assert page.count("data:image/png;base64,") == 2 and "<script" not in page and "http" not in page
 
 
-def test_epochs_with_restore_best(tmp_path, synthetic_fashion):
-    result = run_experiment("epochs", ExperimentOptions(epochs=4, restore_best=True), out=tmp_path / "ep", verbose=False)
+def test_epochs_with_restore_best(tmp_path, synthetic_fashion, capsys):
+    result = run_experiment("epochs", ExperimentOptions(epochs=4, restore_best=True), out=tmp_path / "ep", verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("data: ")] == [  # once (it was printed twice)
+        f"data: fashion_mnist from system package {synthetic_fashion.system_dirs[0]}; writing {tmp_path / 'ep'}"]
+    assert sum(line.startswith("epoch ") for line in lines) == 4
     rows = result.rows
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     best = result.data["analysis"]["best_epoch"]
@@ -220,8 +224,13 @@ def test_no_flatten_reproduces_the_error(tmp_path, synthetic_fashion, capsys):
     assert "flat vector" in (tmp_path / "nf" / "report.html").read_text()
 
 
-def test_callback_records_the_stop(tmp_path, synthetic_fashion):
-    result = run_experiment("callback", ExperimentOptions(target=0.3, epochs=6), out=tmp_path / "cb", verbose=False)
+def test_callback_records_the_stop(tmp_path, synthetic_fashion, capsys):
+    result = run_experiment("callback", ExperimentOptions(target=0.3, epochs=6), out=tmp_path / "cb", verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [i for i, line in enumerate(lines) if line.startswith("epoch ")]
+    stops = [i for i, line in enumerate(lines) if line.startswith("Reached 30% accuracy so cancelling training!")]
+    # The seed's message comes once, right after the line of the epoch that reached the target (it came first).
+    assert len(epochs) == len(result.rows) and stops == [epochs[-1] + 1]
     analysis = result.data["analysis"]
     assert analysis["reached"] and analysis["stopped_early"] and analysis["epochs_run"] == analysis["epochs_to_target"]
     assert analysis["seconds_to_target"] == pytest.approx(sum(r["epoch_seconds"] for r in result.rows))

@@ -41,17 +41,18 @@ def callback_findings(rows: list[dict[str, Any]], target: float, max_epochs: int
 
 def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> dict[str, Any]:
     config = opts.train_config(stop_at_accuracy=opts.target)
-    m = measure.train_one(config, dataset, folder, f"target{opts.target:g}", verbose=False)
+    # Training prints its epoch lines as they end, and the seed's callback its "Reached ..." line after the epoch
+    # that reached the target, in that order.
+    m = measure.train_one(config, dataset, folder, f"target{opts.target:g}", verbose=verbose)
     h = m["history"]
     elapsed = np.cumsum(m["epoch_seconds"]).tolist()
     rows = [{"epoch": i + 1, "accuracy": h["accuracy"][i], "loss": h["loss"][i],
              "val_accuracy": h["val_accuracy"][i] if "val_accuracy" in h else None,
              "epoch_seconds": m["epoch_seconds"][i], "elapsed_seconds": elapsed[i],
              "reached": h["accuracy"][i] >= opts.target} for i in range(len(h["accuracy"]))]
-    for r in rows:
-        say(f"  epoch {r['epoch']}: accuracy {r['accuracy']:.4f} after {r['elapsed_seconds']:.2f}s"
-            + ("  <- target reached, training stopped" if r["reached"] else ""))
     reached = next((r for r in rows if r["reached"]), None)
+    say(f"  target {opts.target:g} " + (f"reached at epoch {reached['epoch']}, after {reached['elapsed_seconds']:.2f}s of "
+                                        f"training" if reached else f"not reached in {len(rows)} epochs"))
     findings = callback_findings(rows, opts.target, opts.epochs)
     findings.append(f"The run records stopped_early: {str(m['stopped_early']).lower()} and epochs_run: {m['epochs_run']} "
                     f"in {m['run']}/metrics.json; its test accuracy, reported only, is {m['test_accuracy']:.4f}.")

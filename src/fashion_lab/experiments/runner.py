@@ -75,7 +75,10 @@ def run_experiment(
         for old in [*folder.glob("*.csv"), *folder.glob("*.png"), folder / RESULTS, folder / runs.REPORT]:
             old.unlink(missing_ok=True)
     say(f"experiment {spec.name}: {spec.summary}")
-    say(f"data: {dataset.name} from {dataset.source}; writing {folder}")
+    about, *notes = dataset.describe()
+    say(f"{about}; writing {folder}")
+    for note in notes:
+        say(note)
     start = time.perf_counter()
     try:
         body = spec.run(options, dataset, folder, say, verbose)
