@@ -309,3 +309,31 @@ def test_docstring_examples_run(module):
 
     failed, attempted = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert attempted > 0 and failed == 0
+
+
+# ---- every model checked against the memory before the first one trains (issue 10, item 2) ---------------
+
+
+@pytest.mark.parametrize("argv, what", [
+    (["layer-size", "--hidden", "128", "100000000", "--epochs", "1"], "hidden layers 100000000 needs about"),
+    (["epochs", "--hidden", "100000000", "--epochs", "2"], "hidden layers 100000000 needs about"),
+    (["normalization", "--hidden", "100000000"], "hidden layers 100000000 needs about"),
+    (["callback", "--hidden", "100000000"], "hidden layers 100000000 needs about"),
+    (["no-flatten", "--hidden", "100000000"], "hidden layers 100000000 (two models, with and without Flatten) needs about"),
+], ids=["layer-size", "epochs", "normalization", "callback", "no-flatten"])
+def test_a_model_too_big_for_memory_is_refused_before_any_training(argv, what, tmp_path, synthetic_fashion, monkeypatch,
+                                                                    capsys):
+    from fashion_lab import model
+    from fashion_lab.cli import main
+    from fashion_lab.experiments import measure
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a model was built or trained before the memory check")
+
+    monkeypatch.setattr(measure, "train_one", must_not_run)
+    monkeypatch.setattr(model, "build_model", must_not_run)
+    out = tmp_path / "exp"
+    assert main(["experiment", *argv, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert what in captured.err and "GB available" in captured.err and "Traceback" not in captured.err
+    assert not out.exists()

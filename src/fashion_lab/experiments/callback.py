@@ -39,8 +39,17 @@ def callback_findings(rows: list[dict[str, Any]], target: float, max_epochs: int
     return findings
 
 
+def _config(opts: ExperimentOptions):
+    return opts.train_config(stop_at_accuracy=opts.target)
+
+
+def check(opts: ExperimentOptions, dataset, say) -> None:
+    """Refuse a network too big for the memory before training (training itself prints the time estimate)."""
+    measure.check_configs([_config(opts)], dataset)
+
+
 def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> dict[str, Any]:
-    config = opts.train_config(stop_at_accuracy=opts.target)
+    config = _config(opts)
     # Training prints its epoch lines as they end, and the seed's callback its "Reached ..." line after the epoch
     # that reached the target, in that order.
     m = measure.train_one(config, dataset, folder, f"target{opts.target:g}", verbose=verbose)
@@ -82,4 +91,4 @@ def plot(data: dict[str, Any], folder: Path) -> list[dict[str, str]]:
                         "training stops at the first epoch on or above it."}]
 
 
-__all__ = ["callback_findings", "plot", "run"]
+__all__ = ["callback_findings", "check", "plot", "run"]

@@ -75,8 +75,17 @@ def _epoch_rows(history: dict[str, Sequence[float]], seconds: Sequence[float]) -
     return rows
 
 
+def _config(opts: ExperimentOptions):
+    return opts.train_config(restore_best=opts.restore_best)
+
+
+def check(opts: ExperimentOptions, dataset, say) -> None:
+    """Refuse a network too big for the memory before training (training itself prints the time estimate)."""
+    measure.check_configs([_config(opts)], dataset)
+
+
 def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> dict[str, Any]:
-    config = opts.train_config(restore_best=opts.restore_best)
+    config = _config(opts)
     m = measure.train_one(config, dataset, folder, f"epochs{opts.epochs}", verbose=verbose)
     history = m["history"]
     rows = _epoch_rows(history, m["epoch_seconds"])
@@ -120,4 +129,4 @@ def plot(data: dict[str, Any], folder: Path) -> list[dict[str, str]]:
                         "line marks the epoch with the lowest validation loss."}]
 
 
-__all__ = ["epochs_findings", "plot", "run"]
+__all__ = ["check", "epochs_findings", "plot", "run"]

@@ -216,6 +216,11 @@ def layer_size_findings(summary: list[dict[str, Any]], analysis: dict[str, Any])
     return findings
 
 
+def check(opts: ExperimentOptions, dataset, say) -> None:
+    """Refuse a size too big for the memory before any size trains; say how long large sizes take per epoch."""
+    measure.check_configs([opts.train_config(hidden=(size,)) for size in opts.hidden], dataset, say)
+
+
 def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> dict[str, Any]:
     from .. import _fastfit
 
@@ -309,4 +314,4 @@ def plot(data: dict[str, Any], folder: Path) -> list[dict[str, str]]:
     ]
 
 
-__all__ = ["layer_size_analysis", "layer_size_findings", "plot", "run"]
+__all__ = ["check", "layer_size_analysis", "layer_size_findings", "plot", "run"]

@@ -23,6 +23,20 @@ def clear_keras() -> None:
     keras().utils.clear_session()
 
 
+def check_configs(configs: list[TrainConfig], dataset, say=None) -> None:
+    """Refuse, before the first one trains, any of ``configs`` that :func:`~fashion_lab.training.train` would refuse
+    on ``dataset``: too big for the memory, or a batch larger than the training images. ``say`` (when given) prints
+    the rough time per epoch of large networks.
+
+    Raises:
+        ConfigError: the same message ``fashion-lab train`` gives for that configuration.
+    """
+    from ..training import check_resources
+
+    for config in configs:
+        check_resources(config, len(dataset.x_train), len(dataset.x_test), len(dataset.classes), say)
+
+
 def train_one(config: TrainConfig, dataset, folder: Path, name: str, verbose: bool = False) -> dict[str, Any]:
     """Train one model into ``folder/runs/name`` and return its measurements, validation and test apart.
 
@@ -60,4 +74,4 @@ def train_one(config: TrainConfig, dataset, folder: Path, name: str, verbose: bo
     }
 
 
-__all__ = ["clear_keras", "train_one"]
+__all__ = ["check_configs", "clear_keras", "train_one"]

@@ -42,12 +42,21 @@ def normalization_findings(rows: list[dict[str, Any]]) -> list[str]:
     return findings
 
 
+def _configs(opts: ExperimentOptions) -> list:
+    return [opts.train_config(normalize=normalize) for normalize in (True, False)]
+
+
+def check(opts: ExperimentOptions, dataset, say) -> None:
+    """Refuse a network too big for the memory before either model trains; say how long a large one takes."""
+    measure.check_configs(_configs(opts)[:1], dataset, say)  # both have the same network
+
+
 def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> dict[str, Any]:
     rows, curves = [], []
-    for normalize in (True, False):
+    for config in _configs(opts):
+        normalize = config.normalize
         label = "pixels / 255" if normalize else "raw 0-255 pixels"
-        m = measure.train_one(opts.train_config(normalize=normalize), dataset, folder,
-                       "normalized" if normalize else "raw", verbose=False)
+        m = measure.train_one(config, dataset, folder, "normalized" if normalize else "raw", verbose=False)
         say(f"  {label:<17}: final train loss {m['metrics']['train_loss']:.4f}, validation loss {m['validation_loss']:.4f}, "
             f"validation accuracy {m['validation_accuracy']:.4f}")
         rows.append({"variant": label, "normalize": normalize, **{k: m[k] for k in (
@@ -99,4 +108,4 @@ def plot(data: dict[str, Any], folder: Path) -> list[dict[str, str]]:
                         "dashed: validation)."}]
 
 
-__all__ = ["normalization_findings", "plot", "run"]
+__all__ = ["check", "normalization_findings", "plot", "run"]
