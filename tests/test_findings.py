@@ -167,3 +167,25 @@ def test_time_plot_draws_no_later_epochs_line_without_later_epochs(tmp_path, mon
     plots.plot_layer_size_time(_rows((32, 128), None, (0.83, 0.84)), tmp_path / "t.png")
     plots.plot_layer_size_time(_rows((32, 128), (0.9, 1.0), (0.83, 0.84)), tmp_path / "t.png")
     assert labels == [["first epoch (with compilation)"], ["later epochs (mean)", "first epoch (with compilation)"]]
+
+
+# ---- callback and normalization ---------------------------------------------------------------------
+
+
+def test_callback_blames_compilation_only_when_the_first_epoch_was_slower():
+    from fashion_lab.experiments import callback_findings
+
+    rows = [{"epoch": 1, "accuracy": 0.80, "elapsed_seconds": 1.0}, {"epoch": 2, "accuracy": 0.82, "elapsed_seconds": 3.0},
+            {"epoch": 3, "accuracy": 0.86, "elapsed_seconds": 5.0}]
+    text = " ".join(callback_findings(rows, 0.85, 20))
+    assert "because it includes compiling" not in text and "1.00 s" in text and "2.00 s" in text
+
+
+def test_normalization_says_how_much_worse_not_far_worse():
+    from fashion_lab.experiments import normalization_findings
+
+    rows = [{"normalize": True, "train_loss": 0.30, "validation_loss": 0.33, "validation_accuracy": 0.88,
+             "test_accuracy": 0.87}, {"normalize": False, "train_loss": 0.315, "validation_loss": 0.34,
+                                      "validation_accuracy": 0.875, "test_accuracy": 0.865}]
+    text = " ".join(normalization_findings(rows))
+    assert "far less" not in text and "for free" not in text and "1.05 times as high" in text

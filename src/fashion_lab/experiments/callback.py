@@ -34,8 +34,13 @@ def callback_findings(rows: list[dict[str, Any]], target: float, max_epochs: int
                 f"{reached['elapsed_seconds']:.2f} s of training, and the callback stopped training there."]
     if reached["epoch"] > 1:
         first = rows[0]["elapsed_seconds"]
-        findings.append(f"The first epoch alone took {first:.2f} s because it includes compiling the model; each later "
-                        f"epoch took about {(reached['elapsed_seconds'] - first) / (reached['epoch'] - 1):.2f} s.")
+        later = (reached["elapsed_seconds"] - first) / (reached["epoch"] - 1)
+        if first > later:
+            findings.append(f"The first epoch took {first:.2f} s, more than the {later:.2f} s of each later epoch on "
+                            f"average, as it includes compiling the model.")
+        else:
+            findings.append(f"The first epoch took {first:.2f} s (it includes compiling the model) and each later epoch "
+                            f"about {later:.2f} s.")
     return findings
 
 

@@ -50,7 +50,7 @@ def epochs_findings(history: dict[str, Sequence[float]], restored_epoch: int | N
                            f"and training loss is {loss[-1]:.4f} (it did not keep falling)."))
     elif after == 0:
         findings.append(f"Validation loss is still at its lowest at the last epoch ({n}): no sign of overfitting "
-                        f"within {n} epochs.")
+                        f"within {n} epoch{'s' if n != 1 else ''}.")
     elif after < OVERFIT_EPOCHS:
         findings.append(f"Validation loss is lowest at epoch {best} and only {after} epoch{'s' if after != 1 else ''} "
                         f"follow{'s' if after == 1 else ''} it: too few epochs after the minimum to tell whether the model "
