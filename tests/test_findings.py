@@ -85,10 +85,11 @@ def test_no_higher_cost_when_the_cost_went_down():
     assert "higher cost" not in text and "did not rise" in text and "0.95 s" in text and "0.88 s" in text
 
 
-def test_returns_that_do_not_diminish_are_not_called_diminishing():
-    rows = _rows((32, 128, 512), (0.50, 0.60, 1.00), (0.80, 0.81, 0.85))
-    text = _layer_size(rows)
-    assert "diminish" in text and "do not diminish" in text and "returns diminish" not in text
+@pytest.mark.parametrize("accuracy", [(0.80, 0.81, 0.85), (0.8520, 0.8598, 0.8677)], ids=["growing", "same-gains"])
+def test_returns_that_do_not_diminish_are_not_called_diminishing(accuracy):
+    # same-gains: a real run's +0.0039 and +0.0039 per doubling (32, 128, 512 units, 2 epochs).
+    text = _layer_size(_rows((32, 128, 512), (0.50, 0.60, 1.00), accuracy))
+    assert "returns do not diminish" in text and "returns diminish" not in text
 
 
 # ---- epochs -------------------------------------------------------------------------------------

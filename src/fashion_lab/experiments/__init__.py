@@ -54,6 +54,7 @@ _EXPORTS = {
     "OVERFIT_EPOCHS": "stats",
     "OVERFIT_RULE": "stats",
     "OVERFIT_TOLERANCE": "stats",
+    "RETURNS_TOLERANCE": "stats",
     "dense_params": "stats",
     "fit_accuracy_trend": "stats",
     "fit_cost_model": "stats",

@@ -21,8 +21,8 @@ import numpy as np
 
 from . import measure
 from .options import ExperimentOptions
-from .stats import (MIN_FIT_SIZES, dense_params, fit_accuracy_trend, fit_cost_model, gains_per_doubling,
-                    predict_accuracy, predict_seconds, summarize_by)
+from .stats import (MIN_FIT_SIZES, RETURNS_TOLERANCE, dense_params, fit_accuracy_trend, fit_cost_model,
+                    gains_per_doubling, predict_accuracy, predict_seconds, summarize_by)
 from .tables import column, table
 
 _SIZE_METRICS = ("params", "fit_seconds", "first_epoch_seconds", "seconds_per_epoch", "samples_per_second",
@@ -122,12 +122,14 @@ def _cost_finding(cost: dict[str, Any], small: dict[str, Any]) -> str:
 def _returns_finding(rows: list[dict[str, Any]]) -> str:
     small, large = gains_per_doubling([r["hidden"] for r in rows], [r["validation_accuracy"] for r in rows])
     s, g = small["per_doubling"], large["per_doubling"]
-    if s > 0 and g < s:
-        verdict = "returns diminish"
-    elif s <= 0 and g <= 0:
+    if s <= 0 and g <= 0:
         verdict = "validation accuracy does not grow with the layer in this run"
+    elif g < s - RETURNS_TOLERANCE:
+        verdict = "returns diminish"
+    elif g > s + RETURNS_TOLERANCE:
+        verdict = "returns do not diminish (the larger sizes gain more per doubling)"
     else:
-        verdict = "returns do not diminish"
+        verdict = f"returns do not diminish (the two gains are within {RETURNS_TOLERANCE} of each other)"
     sentence = (f"Validation accuracy changes by {s:+.4f} per doubling from {small['from']} to {small['to']} units and "
                 f"by {g:+.4f} per doubling from {large['from']} to {large['to']} units: {verdict}")
     first, last = rows[0], rows[-1]

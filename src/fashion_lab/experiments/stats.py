@@ -21,6 +21,7 @@ OVERFIT_TOLERANCE = 0.02  # validation loss this far (relative) above its minimu
 OVERFIT_EPOCHS = 2  # ... and it must stay there this many epochs, up to the last, before we call it overfitting
 OVERFIT_RULE = (f"the model is said to overfit only when validation loss stays more than {OVERFIT_TOLERANCE:.0%} above "
                 f"its lowest value for at least the last {OVERFIT_EPOCHS} epochs")
+RETURNS_TOLERANCE = 0.001  # gains per doubling closer than this (0.1 percentage point) count as the same
 MIN_FIT_SIZES = 3  # a line through 2 points always fits exactly (R² = 1), so a fit needs at least 3 sizes
 
 
@@ -180,6 +181,7 @@ def gains_per_doubling(sizes: Sequence[float], accuracy: Sequence[float]) -> tup
     return half(pairs[0], pairs[mid]), half(pairs[mid], pairs[-1])
 
 
-__all__ = ["IMAGE_PIXELS", "MIN_FIT_SIZES", "OVERFIT_EPOCHS", "OVERFIT_RULE", "OVERFIT_TOLERANCE", "dense_params",
+__all__ = ["IMAGE_PIXELS", "MIN_FIT_SIZES", "OVERFIT_EPOCHS", "OVERFIT_RULE", "OVERFIT_TOLERANCE", "RETURNS_TOLERANCE",
+           "dense_params",
            "first_overfit_epoch", "fit_accuracy_trend", "fit_cost_model", "fit_line", "gains_per_doubling", "mean_std",
            "predict_accuracy", "predict_seconds", "summarize_by"]
