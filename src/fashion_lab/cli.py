@@ -60,6 +60,8 @@ _target = _arg(fraction, float, low_open=True, high_open=False, example="for 60%
 _split = _arg(fraction, float, low_open=True, high_open=True, example="for 10% pass 0.1")
 _learning_rate = _arg(positive_number, float, example="the seed uses 0.001")
 _loss_target = _arg(positive_number, float, example="for example 0.3")
+_port = _arg(whole_number, int, below=65536)
+_upload_mb = _arg(positive_number, float, example="for example 10")
 
 
 def _shown(value) -> str:
@@ -99,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fashion-lab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+    parser.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
+                        help="compile every program afresh instead of loading it from fashion-lab's compilation cache "
+                             "(~/.cache/fashion-lab/xla; also FASHION_LAB_COMPILE_CACHE=0)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("data", help="find, verify and describe the dataset",
@@ -166,8 +171,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert the picture's brightness: auto (default) when its background is light")
 
+    p = sub.add_parser("inspect", help="what a run's network learned, as pictures in its report",
+                       description="Draw what a run's model learned into its folder and report.html: the first Dense "
+                                   "layer's weights as 28x28 images, saliency maps of test images of each class "
+                                   "(mistakes included), a 2-D PCA of the last hidden layer on the test set, and for "
+                                   "a convolutional model its first filters and feature maps; the numbers go to "
+                                   "inspection.json. A part that does not fit the model's architecture says why.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
+
     _add_experiment_parsers(sub)
+    _add_serving_parsers(sub)
     return parser
+
+
+def _add_serving_parsers(sub) -> None:
+    p = sub.add_parser("serve", help="a local web page and JSON API to try a run's model",
+                       description="Serve a page where you upload a photo (or take one on a phone), or draw a garment, "
+                                   "and see the top classes, the 28x28 image the model saw, and the served run; and a "
+                                   "JSON API: POST /api/predict (multipart field 'image'), GET /api/health. "
+                                   "Ctrl-C stops it. Needs the serve extra: pip install 'fashion-lab[serve]'.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the network)")
+    p.add_argument("--port", type=_port, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
+    p.add_argument("--max-upload-mb", type=_upload_mb, default=10.0, metavar="MB",
+                   help="uploads larger than this get HTTP 413 (default: 10)")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not print a line per request")
+
+    p = sub.add_parser("export", help="export a run's model to ONNX, checked against Keras",
+                       description="Write the run's model as an ONNX file (Keras's own exporter on JAX, no TensorFlow) "
+                                   "and check it: onnxruntime and Keras predict the run's 10,000 test images, and the "
+                                   "largest probability difference and the number of identical classes are printed. "
+                                   "Needs the onnx extra: pip install 'fashion-lab[onnx]'.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="the file format (default: onnx, the only one)")
+    p.add_argument("--out", metavar="FILE", help="where to write (default: RUN_DIR/model.onnx)")
 
 
 def _experiments_epilog() -> str:
@@ -260,7 +298,7 @@ def cmd_show(args) -> int:
 def _resume_conflicts(args) -> list[str]:
     """Flags given with --resume that would change the saved config (the run's own config wins)."""
     defaults = build_parser().parse_args(["train"])
-    keep = {"resume", "quiet", "debug", "command"}
+    keep = {"resume", "quiet", "debug", "command", "compile_cache"}
     return [f"--{k.replace('_', '-')}" for k, v in vars(args).items() if k not in keep and getattr(defaults, k, v) != v]
 
 
@@ -304,6 +342,15 @@ def cmd_evaluate(args) -> int:
     result = evaluate_run(args.run_dir)
     print(format_evaluation(result))
     print(f"\nwrote {args.run_dir}/evaluation.json, confusion.png and misclassified.png")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from .insight import format_inspection, inspect_run
+
+    result = inspect_run(args.run_dir)
+    print(format_inspection(result))
+    print(f"\nwrote {args.run_dir}/inspection.json and the report's pictures (report.html)")
     return 0
 
 
@@ -364,14 +411,33 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "experiment": cmd_experiment, "report": cmd_report}
+def cmd_serve(args) -> int:
+    from .web.server import serve
+
+    serve(args.run_dir, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, access_log=args.access_log)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_onnx, format_export
+
+    print(format_export(export_onnx(args.run_dir, args.out)))
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate, "inspect": cmd_inspect,
+            "predict": cmd_predict, "experiment": cmd_experiment, "report": cmd_report, "serve": cmd_serve,
+            "export": cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.compile_cache:
+        import os
+
+        os.environ["FASHION_LAB_COMPILE_CACHE"] = "0"  # read by fashion_lab.compile_cache before JAX compiles
     try:
         return COMMANDS[args.command](args)
     except FashionLabError as e:

@@ -62,3 +62,7 @@ class InvalidValue(ConfigError):
     def describe(self, shown: object) -> str:
         """The rule and the value as ``shown`` (a number, or the text it was parsed from), with the example."""
         return f"{self.rule}, got {shown!r}" + (f"; {self.example}" if self.example else "")
+
+
+class DependencyError(FashionLabError):
+    """An optional part (the ``serve`` or ``onnx`` extra) is not installed; the message names the extra."""

@@ -32,11 +32,20 @@ EVALUATION = "evaluation.json"
 CONFUSION = "confusion.png"
 MISCLASSIFIED = "misclassified.png"
 CHECKPOINT = "checkpoint.json"  # last finished epoch, its time and the shuffling RNG state, for --resume
+# What fashion-lab inspect writes (fashion_lab.insight): the numbers, then one picture per part.
+INSPECTION = "inspection.json"
+INSPECTION_IMAGES = {
+    "weights": "weights.png",  # the first Dense layer's weights as 28x28 images
+    "saliency": "saliency.png",  # gradient of the predicted class's probability with respect to the pixels
+    "projection": "pca.png",  # the last hidden layer's activations of the test set, 2-D PCA
+    "filters": "filters.png",  # a convolutional model's first filters
+    "feature_maps": "feature_maps.png",  # and their outputs for one test image
+}
 # Files a run writes; --overwrite clears them so nothing stale survives.
 REPORT = "report.html"
 # Files computed from model.keras after training: removed whenever the model changes (a resume), and each
 # records the model it describes (model_fingerprint), so a reader can tell when it is stale.
-DERIVED = (EVALUATION, CONFUSION, MISCLASSIFIED)
+DERIVED = (EVALUATION, CONFUSION, MISCLASSIFIED, INSPECTION, *INSPECTION_IMAGES.values())
 ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, CHECKPOINT, REPORT, *DERIVED)
 
 
@@ -67,11 +76,24 @@ class Run:
         """Load ``model.keras`` safely: Lambda layers and custom objects are refused, then Keras's safe mode."""
         from .safe_load import load_model
 
+        self.model = load_model(self.model_path())
+        return self.model
+
+    def load_predictor(self):
+        """What predicts for this run: the model already in memory, else ``model.keras`` as a NumPy network
+        when it is a plain dense one (no Keras import; :mod:`fashion_lab.inference`), else the Keras model."""
+        if self.model is not None:
+            return self.model
+        from .inference import load_predictor
+
+        return load_predictor(self.model_path())
+
+    def model_path(self) -> Path:
+        """``model.keras``, which must exist (else a :class:`RunError` that says the run did not finish)."""
         path = self.dir / MODEL
         if not path.is_file():
             raise RunError(f"run {self.dir} has no {MODEL}; the run did not finish. Train again with fashion-lab train.")
-        self.model = load_model(path)
-        return self.model
+        return path
 
 
 def read_history(path: str | os.PathLike[str]) -> dict[str, list[float]]:
