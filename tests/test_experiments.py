@@ -321,7 +321,8 @@ def test_docstring_examples_run(module):
     (["normalization", "--hidden", "100000000"], "hidden layers 100000000 needs about"),
     (["callback", "--hidden", "100000000"], "hidden layers 100000000 needs about"),
     (["no-flatten", "--hidden", "100000000"], "hidden layers 100000000 (two models, with and without Flatten) needs about"),
-], ids=["layer-size", "epochs", "normalization", "callback", "no-flatten"])
+    (["learning-rate", "--hidden", "100000000"], "hidden layers 100000000 needs about"),
+], ids=["layer-size", "epochs", "normalization", "callback", "no-flatten", "learning-rate"])
 def test_a_model_too_big_for_memory_is_refused_before_any_training(argv, what, tmp_path, synthetic_fashion, monkeypatch,
                                                                     capsys):
     from fashion_lab import model
@@ -338,3 +339,12 @@ def test_a_model_too_big_for_memory_is_refused_before_any_training(argv, what, t
     captured = capsys.readouterr()
     assert what in captured.err and "GB available" in captured.err and "Traceback" not in captured.err
     assert not out.exists()
+
+
+def test_every_experiment_checks_its_models_up_front():
+    import inspect
+
+    covered = {"layer-size", "epochs", "normalization", "callback", "no-flatten", "learning-rate"}  # tested above
+    assert set(EXPERIMENTS) == covered
+    for spec in EXPERIMENTS.values():
+        assert list(inspect.signature(spec.module.check).parameters) == ["opts", "dataset", "say"], spec.name
