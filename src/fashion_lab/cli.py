@@ -157,9 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict the class of your own images, or of dataset images",
                        description="Predict with a run's model. Each image (PNG, JPEG, BMP, GIF, WebP, TIFF; any size "
-                                   "or colour) is made to look like the dataset: greyscale, inverted when the "
-                                   "background is light, cropped, fitted and centred in 28x28. Exit code 2 when "
-                                   "any image could not be read; the others are still predicted.")
+                                   "or colour) is made to look like the dataset: greyscale, frame cut off, background "
+                                   "removed, inverted when it is light, the garment found, cropped, fitted and centred "
+                                   "in 28x28. A picture with no single garment in it (flat, noise, two objects, a "
+                                   "close-up) is answered 'cannot read' with what was found; a top probability under "
+                                   "50% is marked uncertain. Exit code 2 when any image could not be read; the "
+                                   "others are still predicted.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files to classify")
     p.add_argument("--index", type=_non_negative_int, nargs="+", metavar="N",
@@ -167,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("train", "test"), default="test", help="split for --index (default: test)")
     p.add_argument("--top", type=_positive_int, default=3, help="how many classes to show per image (default: 3)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
-    p.add_argument("--show-input", metavar="DIR", help="write the 28x28 image the model saw, per input, into DIR")
+    p.add_argument("--show-input", metavar="DIR",
+                   help="write into DIR, per input, NAME.png (the 28x28 image the model saw) and, for image files, "
+                        "NAME-explained.png (the picture with the found object's outline, next to the model's input)")
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert the picture's brightness: auto (default) when its background is light")
 
@@ -367,12 +372,12 @@ def cmd_predict(args) -> int:
         import json
 
         print(json.dumps({"run": args.run_dir, "predictions": [p.to_dict() for p in results]}, indent=2))
-    elif any(p.ok for p in results):
+    elif any(p.ok or p.cannot_read for p in results):
         print(format_predictions(results))
     if args.show_input:
         written = save_inputs(results, args.show_input)
         if written:
-            print(f"wrote the model's input for {len(written)} image(s) to {args.show_input}", file=sys.stderr)
+            print(f"wrote {len(written)} picture(s) of the model's input to {args.show_input}", file=sys.stderr)
     failed = [p for p in results if p.error]
     for p in failed:
         print(f"fashion-lab predict: error: {p.error}", file=sys.stderr)
