@@ -95,7 +95,8 @@ def train(
         config: the run's configuration. Defaults to ``TrainConfig()`` (the seed's recipe).
         callbacks: extra Keras callbacks (e.g. the seed's own ``myCallback``), run after the built-in ones.
         dataset: an already loaded :class:`Dataset`; defaults to loading ``config.dataset``.
-        verbose: print the data source, one line per epoch and the results. Defaults to True.
+        verbose: print the data source (when ``dataset`` is not given), one line per epoch and the results.
+            Defaults to True.
         overwrite: allow ``config.run_dir`` to be a folder that already holds files. Defaults to False.
 
     Returns:
@@ -246,11 +247,12 @@ class _Prepared:
 
 
 def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
+    """``dataset`` when given (whoever loaded it says where it came from, once), else ``config.dataset``, loaded
+    here and described."""
     if dataset is None:
         dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
-    say(f"data: {dataset.name} from {dataset.source}" + ("" if dataset.verified else " (not verified)"))
-    for note in dataset.notes:
-        say(f"note: {note}")
+        for line in dataset.describe():
+            say(line)
     return dataset
 
 
