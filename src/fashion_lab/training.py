@@ -11,12 +11,10 @@ Example (as the CLI runs it):
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import platform
 import shutil
-import signal
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -32,6 +30,7 @@ from .config import TrainConfig
 from .datasets import Dataset, open_dataset
 from .errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
 from .preprocess import prepare_images
+from .stopping import StopRequest, stop_on_signals
 
 EVAL_BATCH = 1024  # evaluation has no gradients; big batches keep it fast
 
@@ -142,6 +141,7 @@ def train(
     config = config or TrainConfig()
     say = _sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
+    check_resources(config, len(dataset.x_train), len(dataset.x_test), len(dataset.classes), say)
     ((_, outcome),) = _train_group([config], [callbacks], dataset, _Images(dataset, config.normalize), say=say,
                                    verbose=verbose, overwrite=overwrite)
     if isinstance(outcome, TrainingDiverged):
@@ -239,6 +239,8 @@ def train_together(
         source = (first.dataset, first.data_dir, first.verify)
         if source not in loaded:
             loaded[source] = _dataset_for(first, dataset, say)
+        check_resources(first, len(loaded[source].x_train), len(loaded[source].x_test), len(loaded[source].classes),
+                        say, models=len(group))
         if (source, first.normalize) not in prepared:
             prepared[source, first.normalize] = _Images(loaded[source], first.normalize)
         results = _train_group([configs[i] for i in group], [callbacks[i] for i in group], loaded[source],
@@ -283,47 +285,97 @@ def _train_group(configs: list[TrainConfig], callbacks: list, dataset: Dataset, 
     from .model import build_model
 
     made: list[tuple[Path, bool]] = []
-    try:
-        keras = _keras()
-        sessions = []
-        for i, config in enumerate(configs):
-            existed = bool(config.run_dir) and Path(config.run_dir).is_dir()
-            run_dir = runs.new_run_dir(config, overwrite=overwrite)
-            made.append((run_dir, existed))
-            if overwrite:
-                runs.remove_artifacts(run_dir)
-            data = _Prepared(config, images)
-            keras.utils.set_random_seed(config.seed)
-            # A whole epoch per compiled call when training falls back to model.fit (the fast path ignores it).
-            model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
-                                steps_per_execution=-(-data.n_fit // config.batch_size))
-            _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras))
-            run_say = say if len(configs) == 1 else _prefixed(say, f"[run {i + 1}/{len(configs)}]")
-            run_say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
-                    f"{data.n_fit:,} training images" + (f", {data.n_validation:,} validation" if data.n_validation else "")
-                    + ("" if len(configs) == 1 else f"  (seed {config.seed}, learning rate {config.learning_rate:g})"))
-            sessions.append(_Session(run_dir, config, dataset, data, model, run_say, verbose))
-        recorders, fit_seconds = _fit(sessions, callbacks, initial_epoch=0)
-        outcomes = []
-        for session, recorder in zip(sessions, recorders):
-            try:
-                outcomes.append((session.run_dir, _record(session, recorder, fit_seconds, initial_epoch=0,
-                                                          together=len(sessions))))
-            except TrainingDiverged as e:
-                outcomes.append((session.run_dir, e))
-        return outcomes
-    except BaseException:
+
+    def leave_nothing_half_done() -> None:
+        # A run with no finished epoch leaves nothing behind; one with finished epochs keeps them.
+        # A folder the user made (--run-dir) is kept: only the files this run wrote are removed.
         for run_dir, existed in made:
             if not (run_dir / runs.CHECKPOINT).exists():
                 if existed:
                     runs.remove_artifacts(run_dir)
                 else:
                     shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+
+    def on_stuck() -> str:  # the watchdog ends the process: record what the main thread could not
+        leave_nothing_half_done()
+        return "\n".join(_record_interrupt(run_dir) for run_dir, _ in made if run_dir.is_dir()) or "nothing was saved."
+
+    stop = StopRequest()
+    with stop_on_signals(stop, on_stuck=on_stuck):
+        try:
+            keras = _keras()
+            sessions = []
+            for i, config in enumerate(configs):
+                existed = bool(config.run_dir) and Path(config.run_dir).is_dir()
+                run_dir = runs.new_run_dir(config, overwrite=overwrite)
+                made.append((run_dir, existed))
+                if overwrite:
+                    runs.remove_artifacts(run_dir)
+                data = _Prepared(config, images)
+                keras.utils.set_random_seed(config.seed)
+                # A whole epoch per compiled call when training falls back to model.fit (the fast path ignores it).
+                model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
+                                    steps_per_execution=-(-data.n_fit // config.batch_size))
+                _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras))
+                run_say = say if len(configs) == 1 else _prefixed(say, f"[run {i + 1}/{len(configs)}]")
+                run_say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
+                        f"{data.n_fit:,} training images" + (f", {data.n_validation:,} validation" if data.n_validation else "")
+                        + ("" if len(configs) == 1 else f"  (seed {config.seed}, learning rate {config.learning_rate:g})"))
+                sessions.append(_Session(run_dir, config, dataset, data, model, run_say, verbose, stop))
+            recorders, fit_seconds = _fit(sessions, callbacks, initial_epoch=0)
+            outcomes = []
+            for session, recorder in zip(sessions, recorders):
+                try:
+                    outcomes.append((session.run_dir, _record(session, recorder, fit_seconds, initial_epoch=0,
+                                                              together=len(sessions))))
+                except TrainingDiverged as e:  # marked failed on disk; the other runs are still recorded
+                    outcomes.append((session.run_dir, e))
+            return outcomes
+        except BaseException:
+            leave_nothing_half_done()
+            raise
 
 
 def _prefixed(say, prefix: str):
     return lambda text, *a, **k: say(f"{prefix} {text}", *a, **k)
+
+
+def check_resources(config: TrainConfig, n_train: int, n_test: int, num_classes: int, say=None, *,
+                    models: int = 1) -> None:
+    """Refuse, before anything is allocated, a run that cannot fit in memory or whose batch is bigger than its
+    training set; say roughly how long an epoch of a large network takes. ``models``: that many networks of
+    ``config``'s shape trained together on one copy of the images (:func:`train_together`).
+
+    Raises:
+        ConfigError: the estimate exceeds the memory available, or ``batch_size`` exceeds the training images.
+    """
+    from .resources import PIXELS, check_fits, dense_sizes, epoch_seconds_estimate, estimate_memory
+
+    layers = dense_sizes(PIXELS, config.hidden, num_classes)
+    need = estimate_memory(layers, n_train=n_train, n_test=n_test, batch_size=config.batch_size)
+    if models > 1:  # the images are shared; weights, optimizer state, checkpoints and activations are per model
+        need = dataclasses.replace(need, params=need.params * models, model_state=need.model_state * models,
+                                   activations=need.activations * models)
+    shape = f"network{'s' if models > 1 else ''} with hidden layers {' '.join(str(h) for h in config.hidden)}"
+    check_fits(need, f"{models} {shape} trained together" if models > 1 else f"a {shape}")
+    n_fit = n_train - validation_count(n_train, config.validation_split)
+    if config.batch_size > n_fit:
+        raise ConfigError(f"batch size {config.batch_size:,} is larger than the {n_fit:,} training images"
+                          f"{' left after the validation split' if config.validation_split else ''}, so every epoch "
+                          f"would be a single step. Use --batch-size {min(n_fit, 32)} (the seed uses 32) or anything up "
+                          f"to {n_fit:,}.")
+    seconds = epoch_seconds_estimate(layers, n_fit) * models
+    if say is not None and seconds > 30:
+        say(f"note: {f'{models} networks' if models > 1 else 'a network'} this size take{'' if models > 1 else 's'} roughly {_duration(seconds)} per epoch on a 2-core CPU "
+            f"({config.epochs} epochs: about {_duration(seconds * config.epochs)}); Ctrl-C stops it and keeps finished epochs.")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Dataset | None = None,
@@ -353,20 +405,22 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
         raise RunError(f"run {run_dir} already finished ({checkpoint['epoch']} epochs); there is nothing to resume.")
     say = _sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
-    from ._backend import keras as _keras
+    stop = StopRequest()
+    with stop_on_signals(stop, on_stuck=lambda: _record_interrupt(run_dir)):
+        from ._backend import keras as _keras
 
-    keras = _keras()
-    data = _Prepared(config, _Images(dataset, config.normalize))
-    keras.utils.set_random_seed(config.seed)
-    model = previous.load_model()  # weights and optimizer state of the last finished epoch
-    _truncate_history(run_dir / runs.HISTORY, checkpoint["epoch"])
-    # The shuffling state of Keras's own model.fit (used when the fast path does not apply); the fast path
-    # derives each epoch's order from the seed and the epoch number.
-    np.random.set_state(_rng_from_json(checkpoint["numpy_rng"]))
-    say(f"resuming {run_dir} after epoch {checkpoint['epoch']} of {config.epochs}")
-    session = _Session(run_dir, config, dataset, data, model, say, verbose)
-    return _train_and_record(session, callbacks, initial_epoch=checkpoint["epoch"],
-                             prior_seconds=checkpoint.get("fit_seconds", 0.0))
+        keras = _keras()
+        data = _Prepared(config, _Images(dataset, config.normalize))
+        keras.utils.set_random_seed(config.seed)
+        model = previous.load_model()  # weights and optimizer state of the last finished epoch
+        _truncate_history(run_dir / runs.HISTORY, checkpoint["epoch"])
+        # The shuffling state of Keras's own model.fit (used when the fast path does not apply); the fast path
+        # derives each epoch's order from the seed and the epoch number.
+        np.random.set_state(_rng_from_json(checkpoint["numpy_rng"]))
+        say(f"resuming {run_dir} after epoch {checkpoint['epoch']} of {config.epochs}")
+        session = _Session(run_dir, config, dataset, data, model, say, verbose, stop)
+        return _train_and_record(session, callbacks, initial_epoch=checkpoint["epoch"],
+                                 prior_seconds=checkpoint.get("fit_seconds", 0.0))
 
 
 class _Images:
@@ -438,20 +492,6 @@ def _truncate_history(path: Path, epochs: int) -> None:
     _atomic.write_text(path, "".join(lines[: epochs + 1]))
 
 
-@contextlib.contextmanager
-def _signals_stop_training(request):
-    """While training, SIGINT (Ctrl-C) and SIGTERM go to ``request``, so both keep finished epochs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, request.handler) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 @dataclass
 class _Session:
     """One run being trained: where it is written, what it trains on, its model, and how it talks."""
@@ -463,6 +503,7 @@ class _Session:
     model: Any
     say: Callable[..., None]
     verbose: bool
+    stop: StopRequest  # set by SIGINT/SIGTERM (see fashion_lab.stopping)
 
 
 def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initial_epoch: int,
@@ -499,6 +540,12 @@ def _record(session: _Session, recorder, fit_seconds: float, *, initial_epoch: i
                 f"({epochs_run} epoch{'s' if epochs_run != 1 else ''}{', stopped early' if metrics['stopped_early'] else ''}, "
                 f"fit {fit_seconds:.1f}s{f' for {together} runs together' if together > 1 else ''}, "
                 f"{metrics['samples_per_second']:,.0f} samples/s)")
+    chance = 1 / len(session.dataset.classes)
+    if not config.normalize and metrics["test_accuracy"] < 1.5 * chance:
+        session.say(f"note: test accuracy {metrics['test_accuracy']:.4f} is chance level ({chance:.2f}): with raw 0-255 "
+                    f"pixels the first layer's sums are 255 times larger, the softmax saturates and the gradients cannot "
+                    f"move the network off one answer. Drop --no-normalize (pixels / 255), and see "
+                    f"`fashion-lab experiment normalization` for the two side by side.")
     session.say(f"results: {run_dir}")
     return runs.Run(dir=run_dir, config=config, history=history, metrics=metrics, model=session.model,
                     epoch_seconds=epoch_seconds)
@@ -510,12 +557,10 @@ def _fit(sessions: list[_Session], user_callbacks: list, *, initial_epoch: int):
     Returns the sessions' recorders and the seconds the fit took. A stop signal raises
     :class:`TrainingInterrupted` once every session's finished epochs are on disk.
     """
-    from .checkpoint import StopRequest
     from .recording import EpochRecorder
 
     first, data = sessions[0], sessions[0].data
-    stop = StopRequest()
-    recorders = [EpochRecorder(s.run_dir, stop, samples_per_epoch=s.data.n_fit, resumed=initial_epoch > 0,
+    recorders = [EpochRecorder(s.run_dir, s.stop, samples_per_epoch=s.data.n_fit, resumed=initial_epoch > 0,
                                say=s.say if s.verbose else None) for s in sessions]
     # The recorder comes first: an epoch is on disk before any stop rule or user callback sees it.
     callbacks = [[recorder, *_stop_callbacks(s.config, s.verbose), *user]
@@ -523,16 +568,15 @@ def _fit(sessions: list[_Session], user_callbacks: list, *, initial_epoch: int):
     config = first.config
     start = time.perf_counter()
     try:
-        with _signals_stop_training(stop):
-            # One compiled call per epoch with the data on the device (see _fastfit); falls back to
-            # model.fit on other backends or when a callback wants per-batch events.
-            if len(sessions) == 1:
-                x, y = data.training_set()
-                _fastfit.fit(first.model, x, y, epochs=config.epochs, initial_epoch=initial_epoch,
-                             batch_size=config.batch_size, seed=config.seed, validation_data=data.validation,
-                             validation_batch_size=EVAL_BATCH, callbacks=callbacks[0])
-            else:
-                _fit_together(sessions, callbacks, initial_epoch=initial_epoch)
+        # One compiled call per epoch with the data on the device (see _fastfit); falls back to
+        # model.fit on other backends or when a callback wants per-batch events.
+        if len(sessions) == 1:
+            x, y = data.training_set()
+            _fastfit.fit(first.model, x, y, epochs=config.epochs, initial_epoch=initial_epoch,
+                         batch_size=config.batch_size, seed=config.seed, validation_data=data.validation,
+                         validation_batch_size=EVAL_BATCH, callbacks=callbacks[0])
+        else:
+            _fit_together(sessions, callbacks, initial_epoch=initial_epoch)
     except KeyboardInterrupt:
         for recorder in recorders:
             _finish_writes(recorder)
