@@ -136,3 +136,64 @@ def test_a_signal_ends_a_process_whose_main_thread_is_stuck_in_c(tmp_path):
     assert "stopped by signal 15 while busy in compiled code; kept what was finished" in done.stderr
     assert "not reached" not in done.stdout
     assert time.monotonic() - start < 30  # the C call alone runs for minutes
+
+
+def test_the_mistakes_grid_has_no_empty_band_under_its_title(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from fashion_lab.plots import plot_misclassified
+
+    images = np.random.default_rng(0).integers(0, 255, (36, 28, 28), dtype=np.uint8)
+    plot_misclassified(images, [0] * 36, [1] * 36, [str(i) for i in range(10)], tmp_path / "grid.png",
+                       confidence=[0.9] * 36, title="1,234 of 10,000 test images misclassified")
+    pixels = np.asarray(Image.open(tmp_path / "grid.png").convert("L"))
+    blank = (pixels > 245).all(axis=1)
+    longest, run = 0, 0
+    for is_blank in blank[: len(blank) // 3]:
+        run = run + 1 if is_blank else 0
+        longest = max(longest, run)
+    assert longest < 0.04 * len(pixels), f"{longest} blank rows out of {len(pixels)}"
+
+
+def test_a_run_with_no_finished_epoch_plots_without_matplotlib_warnings(tmp_path):
+    import warnings
+
+    from fashion_lab.plots import plot_curves
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_curves({}, tmp_path / "curves.png", title="nothing yet")
+    assert (tmp_path / "curves.png").is_file()
+
+
+@pytest.mark.parametrize("command", ["evaluate", "report"])
+def test_a_file_given_as_a_run_folder_is_named_as_a_file(tmp_path, command, capsys):
+    path = tmp_path / "metrics.json"
+    path.write_text("{}")
+    assert main([command, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a run directory" in err and "does not exist" not in err
+
+
+def test_an_evaluation_of_an_interrupted_model_does_not_outlive_the_resume(tmp_path, synthetic_fashion, capsys):
+    from fashion_lab import evaluate_run
+    from fashion_lab.errors import TrainingInterrupted
+    from fashion_lab.training import resume
+    from test_reliability import InterruptAt
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted):
+        train(TrainConfig(epochs=3, run_dir=str(run_dir)), callbacks=[InterruptAt(3)], verbose=False)
+    result = evaluate_run(run_dir)
+    assert "this run is partial: it was interrupted after epoch 2 of 3" in result["partial"]
+    assert result["model"]["epoch"] == 2
+    assert main(["evaluate", str(run_dir)]) == 0
+    assert "note: this run is partial" in capsys.readouterr().out
+    for name in ("evaluation.json", "confusion.png", "misclassified.png"):
+        assert (run_dir / name).is_file()
+    resume(run_dir, verbose=False)
+    for name in ("evaluation.json", "confusion.png", "misclassified.png"):
+        assert not (run_dir / name).exists(), f"{name} still describes the epoch-2 model"
+    again = evaluate_run(run_dir)
+    assert again["model"]["epoch"] == 3 and again["partial"] is None

@@ -12,14 +12,11 @@ Example (as the CLI runs it):
 from __future__ import annotations
 
 import dataclasses
-import platform
 import shutil
-import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +24,13 @@ import numpy as np
 
 from . import _atomic, _fasteval, _fastfit, runs
 from .config import TrainConfig
+from .console import sayer
 from .datasets import Dataset, open_dataset
 from .errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
 from .preprocess import prepare_images
 from .stopping import StopRequest, stop_on_signals
 
 EVAL_BATCH = 1024  # evaluation has no gradients; big batches keep it fast
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and the packages a run depends on, for config.json."""
-    out = {"python": platform.python_version()}
-    for dist in ("fashion-lab", "keras", "jax", "jaxlib", "numpy", "matplotlib", "pillow"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
@@ -85,11 +72,6 @@ def validation_count(n: int, fraction: float) -> int:
         (6000, 1, 0)
     """
     return max(1, int(round(n * fraction))) if fraction else 0
-
-
-def _command_line() -> list[str] | None:
-    """The ``fashion-lab ...`` command being run, for the records; None when called from Python."""
-    return ["fashion-lab", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("fashion-lab") else None
 
 
 def _stop_callbacks(config: TrainConfig, verbose: bool = False) -> list:
@@ -139,7 +121,7 @@ def train(
         TrainingDiverged: the loss or the weights became NaN or infinite; the run is marked failed.
     """
     config = config or TrainConfig()
-    say = _sayer(verbose)
+    say = sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
     check_resources(config, len(dataset.x_train), len(dataset.x_test), len(dataset.classes), say)
     ((_, outcome),) = _train_group([config], [callbacks], dataset, _Images(dataset, config.normalize), say=say,
@@ -226,7 +208,7 @@ def train_together(
     configs = list(configs)
     callbacks = [list(c) for c in callbacks] if callbacks is not None else [[] for _ in configs]
     _check_together(configs, callbacks)
-    say = _sayer(verbose)
+    say = sayer(verbose)
     groups = together_groups(configs)
     if len(groups) > 1:
         differ = [name for name in _PROGRAM_FIELDS if len({getattr(c, name) for c in configs}) > 1]
@@ -403,7 +385,7 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
                        f"Start a new run with a lower --learning-rate.")
     if previous.metrics and not previous.metrics.get("interrupted"):
         raise RunError(f"run {run_dir} already finished ({checkpoint['epoch']} epochs); there is nothing to resume.")
-    say = _sayer(verbose)
+    say = sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
     stop = StopRequest()
     with stop_on_signals(stop, on_stuck=lambda: _record_interrupt(run_dir)):
@@ -413,6 +395,7 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
         data = _Prepared(config, _Images(dataset, config.normalize))
         keras.utils.set_random_seed(config.seed)
         model = previous.load_model()  # weights and optimizer state of the last finished epoch
+        runs.remove_derived(run_dir)  # an evaluation of the interrupted model no longer describes the run
         _truncate_history(run_dir / runs.HISTORY, checkpoint["epoch"])
         # The shuffling state of Keras's own model.fit (used when the fast path does not apply); the fast path
         # derives each epoch's order from the seed and the epoch number.
@@ -454,11 +437,6 @@ class _Prepared:
         return self.images.x[self.fit_index], self.images.y[self.fit_index]
 
 
-def _sayer(verbose: bool):
-    """``print`` (flushed, so progress shows through pipes) when verbose, else a function that does nothing."""
-    return (lambda *a, **k: print(*a, **k, flush=True)) if verbose else (lambda *a, **k: None)
-
-
 def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
     if dataset is None:
         dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
@@ -472,12 +450,12 @@ def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras
     return {
         "config": config.to_dict(),
         "backend": keras.backend.backend(),
-        "versions": versions(),
+        "versions": runs.versions(),
         "dataset": {"name": dataset.name, "source": dataset.source, "verified": dataset.verified,
                     "train": data.n_fit, "validation": data.n_validation,
                     "test": len(data.x_test)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": _command_line(),
+        "command": runs.command_line(),
     }
 
 
