@@ -129,18 +129,21 @@ def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> d
     from .. import _fastfit
 
     raw = []
+    together = opts.together and opts.repeats > 1
     for size in opts.hidden:
         # The first seed of each size compiles its training epoch (and its first epoch is timed with it),
-        # even when this process trained that architecture before; later seeds reuse it.
+        # even when this process trained that architecture before; later seeds reuse it. Seeds trained
+        # together compile one program for all of them.
         _fastfit.forget_compiled()
-        for r in range(opts.repeats):
-            seed = opts.seed + r
-            config = opts.train_config(hidden=(size,), seed=seed)
-            m = measure.train_one(config, dataset, folder, f"h{size}-seed{seed}", verbose=False)
+        seeds = [opts.seed + r for r in range(opts.repeats)]
+        measured = measure.train_many([opts.train_config(hidden=(size,), seed=seed) for seed in seeds], dataset, folder,
+                                      [f"h{size}-seed{seed}" for seed in seeds], together=together)
+        for seed, m in zip(seeds, measured):
             row = {"hidden": size, "seed": seed, **{k: m[k] for k in ("run", *_SIZE_METRICS)}}
             raw.append(row)
             say(f"  hidden {size:>5} (seed {seed}): {m['params']:>9,} params, first epoch {m['first_epoch_seconds']:.2f}s, "
-                f"then {m['seconds_per_epoch']:.2f}s/epoch ({m['samples_per_second']:,.0f} samples/s), "
+                f"then {m['seconds_per_epoch']:.2f}s/epoch ({m['samples_per_second']:,.0f} samples/s)"
+                f"{f', per model of {len(seeds)} together' if together else ''}, "
                 f"validation accuracy {m['validation_accuracy']:.4f}, test {m['test_accuracy']:.4f}")
     # Parameters are one number per size. Later seeds of a size reuse the first seed's compiled epoch
     # (fashion_lab._fastfit), so only the first seed's first epoch includes compilation: that one is the
@@ -161,9 +164,17 @@ def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> d
             f"validation accuracy {p['predicted_validation_accuracy']:.4f}"
             + (f" (measured {p['measured_seconds_per_epoch']:.3f} s, {p['measured_validation_accuracy']:.4f})"
                if p["measured_seconds_per_epoch"] is not None else ""))
-    repeats_note = (f" Mean ± standard deviation over {opts.repeats} seeds; the first epoch is the first seed's, the"
-                    f" one that compiles: later seeds of a size reuse its compiled training step, so their first epoch"
-                    f" and fit seconds leave compilation out." if opts.repeats > 1 else "")
+    if together:
+        repeats_note = (f" Mean ± standard deviation over {opts.repeats} seeds, trained together: each size's seeds ran as"
+                        f" one compiled program (fashion_lab.train_together; the same weights and histories as one after"
+                        f" another), so every time is per model, the joint program's divided by {opts.repeats}; its first"
+                        f" epoch includes the one compilation. --one-by-one times each seed alone.")
+    elif opts.repeats > 1:
+        repeats_note = (f" Mean ± standard deviation over {opts.repeats} seeds; the first epoch is the first seed's, the"
+                        f" one that compiles: later seeds of a size reuse its compiled training step, so their first"
+                        f" epoch and fit seconds leave compilation out.")
+    else:
+        repeats_note = ""
     columns = [
         column("hidden", "hidden units", "int"), column("params", "parameters", "int"),
         column("first_epoch_seconds", "first epoch s (with compile)", "f2"),
