@@ -183,7 +183,8 @@ def train_together(
     Args:
         configs: one :class:`TrainConfig` per run. Runs with ``run_dir`` set need different folders.
         callbacks: one list of extra Keras callbacks per run (a callback instance belongs to one run).
-            Defaults to none.
+            A callback ends its own run with ``self.model.stop_training = True`` (a sweep pruning a trial
+            after an epoch, say); an exception it raises ends every run of the group. Defaults to none.
         dataset: an already loaded :class:`Dataset` for every run; defaults to loading each config's.
         verbose: print the data source, each run's epochs (prefixed ``[run i/K]``) and results.
         overwrite: allow a ``run_dir`` that already holds files. Defaults to False.
