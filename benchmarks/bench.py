@@ -616,7 +616,7 @@ def main(argv=None) -> int:
             (x, y), (xt, yt) = data
             data_file = workdir / "data.npz"
             np.savez(data_file, x_train=x, y_train=y, x_test=xt, y_test=yt)
-        for i in range(repeats):
+        for i in range(repeats if methods else 0):
             # Rotate the order, so that no method always pays the process's one-time warm-ups (the first
             # trace, the first model save) or always follows a particular other method.
             for m in methods[i % len(methods):] + methods[:i % len(methods)]:

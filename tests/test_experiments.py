@@ -256,7 +256,7 @@ def test_out_folder_with_files_is_refused(tmp_path, synthetic_fashion):
 def test_interrupted_experiment_leaves_no_folder(tmp_path, synthetic_fashion, monkeypatch):
     from fashion_lab.experiments import measure
 
-    real = measure.train_one
+    real = measure.train_many
     calls = []
 
     def second_model_interrupted(*args, **kwargs):
@@ -265,7 +265,7 @@ def test_interrupted_experiment_leaves_no_folder(tmp_path, synthetic_fashion, mo
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(measure, "train_one", second_model_interrupted)
+    monkeypatch.setattr(measure, "train_many", second_model_interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_experiment("layer-size", ExperimentOptions(hidden=(8, 16), epochs=1), out=tmp_path / "ls", verbose=False)
     assert len(calls) == 2 and not (tmp_path / "ls").exists()
@@ -278,7 +278,7 @@ def test_ctrl_c_in_an_experiment_says_to_run_it_again(tmp_path, synthetic_fashio
     def interrupted(*args, **kwargs):
         raise TrainingInterrupted("training interrupted; Continue with: fashion-lab train --resume somewhere")
 
-    monkeypatch.setattr(measure, "train_one", interrupted)
+    monkeypatch.setattr(measure, "train_many", interrupted)
     with pytest.raises(TrainingInterrupted, match="experiment layer-size interrupted.*Run it again") as e:
         run_experiment("layer-size", ExperimentOptions(hidden=(8,), epochs=1), out=tmp_path / "ls", verbose=False)
     assert "--resume" not in str(e.value)
