@@ -168,3 +168,17 @@ def test_configs_are_grouped_by_program_and_checked(tmp_path):
         train_together([base.replace(run_dir=same), base.replace(seed=1, run_dir=same)])
     with pytest.raises(ConfigError, match="one list of callbacks per config: 2 configs, 1 lists"):
         train_together([base, base.replace(seed=1)], callbacks=[[]])
+
+
+def test_big_networks_train_one_after_another_unless_asked(tmp_path, synthetic_fashion, capsys):
+    from fashion_lab.training import STACK_MAX_PARAMS
+
+    big = TrainConfig(epochs=1, hidden=(STACK_MAX_PARAMS // 784 + 1,))  # just over the limit
+    runs = train_together([big.replace(seed=s, run_dir=str(tmp_path / f"big-{s}")) for s in (0, 1)])
+    out = capsys.readouterr().out
+    params = 785 * 319 + 320 * 10
+    assert f"note: 2 runs of hidden [319] train one after another: a stack of networks of {params:,} parameters" in out
+    assert all("trained_together" not in r.metrics for r in runs)
+    forced = train_together([big.replace(seed=s, run_dir=str(tmp_path / f"forced-{s}")) for s in (0, 1)],
+                            verbose=False, stack=True)
+    assert [r.metrics["trained_together"] for r in forced] == [2, 2]

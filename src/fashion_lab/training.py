@@ -150,6 +150,17 @@ def together_groups(configs: Sequence[TrainConfig]) -> list[list[int]]:
     return list(groups.values())
 
 
+# Networks up to this many parameters train faster stacked than one after another, on the 2-core CPU
+# this was measured on (benchmarks/bench.py, README's Performance section): the seed's 101,770 by far.
+STACK_MAX_PARAMS = 250_000
+
+
+def _params(config: TrainConfig, num_classes: int) -> int:
+    from .resources import PIXELS, dense_sizes
+
+    return sum(i * o + o for i, o in dense_sizes(PIXELS, config.hidden, num_classes))
+
+
 # The TrainConfig fields that models trained as one program share (see together_groups).
 _PROGRAM_FIELDS = ("dataset", "data_dir", "verify", "normalize", "validation_split", "hidden", "epochs", "batch_size")
 
@@ -162,6 +173,7 @@ def train_together(
     verbose: bool = True,
     overwrite: bool = False,
     raise_diverged: bool = True,
+    stack: bool | None = None,
 ) -> list[runs.Run]:
     """Train several runs as one compiled program where they share one, each recorded exactly as :func:`train` would.
 
@@ -191,6 +203,10 @@ def train_together(
         raise_diverged: raise :class:`TrainingDiverged` (the first run's, after every run is written)
             when a run's loss or weights became NaN or infinite. False returns that run too, marked as
             :func:`train` marks it (``run.metrics["failed"]``). Defaults to True.
+        stack: True trains every group as one program; False trains every run one after another (the
+            same results); None (the default) stacks a group where that pays: networks of at most
+            :data:`STACK_MAX_PARAMS` parameters each (on a CPU, a stack of bigger ones trains slower than
+            one after another; ``benchmarks/bench.py`` measures it).
 
     Returns:
         One :class:`~fashion_lab.runs.Run` per config, in order.
@@ -226,10 +242,18 @@ def train_together(
                         say, models=len(group))
         if (source, first.normalize) not in prepared:
             prepared[source, first.normalize] = _Images(loaded[source], first.normalize)
-        results = _train_group([configs[i] for i in group], [callbacks[i] for i in group], loaded[source],
-                               prepared[source, first.normalize], say=say, verbose=verbose, overwrite=overwrite)
-        for i, result in zip(group, results):
-            outcomes[i] = result
+        images = prepared[source, first.normalize]
+        params = _params(first, len(loaded[source].classes))
+        stacked = stack if stack is not None else params <= STACK_MAX_PARAMS
+        if len(group) > 1 and not stacked:
+            say(f"note: {len(group)} runs of hidden {list(first.hidden)} train one after another"
+                + (f": a stack of networks of {params:,} parameters trains slower than one after another on a CPU"
+                   if stack is None else ""))
+        for part in ([group] if stacked else [[i] for i in group]):
+            results = _train_group([configs[i] for i in part], [callbacks[i] for i in part], loaded[source], images,
+                                   say=say, verbose=verbose, overwrite=overwrite)
+            for i, result in zip(part, results):
+                outcomes[i] = result
     diverged = [error for _, error in outcomes if isinstance(error, TrainingDiverged)]
     if diverged and raise_diverged:
         if len(configs) == 1:

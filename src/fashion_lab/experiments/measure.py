@@ -37,9 +37,10 @@ def train_many(configs: list[TrainConfig], dataset, folder: Path, names: list[st
     """Train models into ``folder/runs/<name>`` and measure each as :func:`train_one` does.
 
     With ``together`` (and more than one config), models of one shape that differ in seed or learning
-    rate train as one compiled program (:func:`fashion_lab.train_together`), with the same weights and
-    histories as one after another. Their time figures are then per model: the joint program's divided
-    by the number of models trained together (``trained_together`` in each result).
+    rate go to :func:`fashion_lab.train_together`, which trains them as one compiled program where that
+    pays (small networks), with the same weights and histories as one after another. The time figures of
+    models trained so are per model: the joint program's divided by the number of models trained
+    together (``trained_together`` in each result, 1 for a model trained alone).
     """
     from ..training import train, train_together
 
@@ -53,7 +54,8 @@ def train_many(configs: list[TrainConfig], dataset, folder: Path, names: list[st
         for config in configs:
             clear_keras()
             trained.append(train(config, dataset=dataset, verbose=verbose))
-    return [_measurements(run, config, dataset, len(configs) if together else 1) for run, config in zip(trained, configs)]
+    return [_measurements(run, config, dataset, run.metrics.get("trained_together", 1))
+            for run, config in zip(trained, configs)]
 
 
 def _measurements(run, config: TrainConfig, dataset, share: int) -> dict[str, Any]:
