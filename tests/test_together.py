@@ -170,7 +170,7 @@ def test_configs_are_grouped_by_program_and_checked(tmp_path):
         train_together([base, base.replace(seed=1)], callbacks=[[]])
 
 
-def test_big_networks_train_one_after_another_unless_asked(tmp_path, synthetic_fashion, capsys):
+def test_big_networks_train_one_after_another(tmp_path, synthetic_fashion, capsys):
     from fashion_lab.training import STACK_MAX_PARAMS
 
     big = TrainConfig(epochs=1, hidden=(STACK_MAX_PARAMS // 784 + 1,))  # just over the limit
@@ -179,6 +179,3 @@ def test_big_networks_train_one_after_another_unless_asked(tmp_path, synthetic_f
     params = 785 * 319 + 320 * 10
     assert f"note: 2 runs of hidden [319] train one after another: a stack of networks of {params:,} parameters" in out
     assert all("trained_together" not in r.metrics for r in runs)
-    forced = train_together([big.replace(seed=s, run_dir=str(tmp_path / f"forced-{s}")) for s in (0, 1)],
-                            verbose=False, stack=True)
-    assert [r.metrics["trained_together"] for r in forced] == [2, 2]
