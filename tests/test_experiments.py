@@ -186,9 +186,12 @@ def test_layer_size_writes_table_plots_and_report(tmp_path, synthetic_fashion):
     assert page.count("data:image/png;base64,") == 2 and "<script" not in page and "http" not in page
 
 
-def test_layer_size_repeats_together_equal_one_by_one(tmp_path, synthetic_fashion):
-    """A size's seeds trained together (the default) are the same models as one after another; only the
-    time figures change meaning (per model, amortised), and the report says so."""
+def test_layer_size_repeats_together_equal_one_by_one(tmp_path, synthetic_fashion, monkeypatch):
+    """A size's seeds trained together (the default where stacking pays) are the same models as one after
+    another; only the time figures change meaning (per model, amortised), and the report says so."""
+    from fashion_lab import training
+
+    monkeypatch.setattr(training, "stacking_pays", lambda: True)  # as on an accelerator
     options = ExperimentOptions(hidden=(8,), epochs=2, repeats=2)
     together = run_experiment("layer-size", options, out=tmp_path / "together", verbose=False)
     alone = run_experiment("layer-size", ExperimentOptions(hidden=(8,), epochs=2, repeats=2, together=False),

@@ -150,15 +150,18 @@ def together_groups(configs: Sequence[TrainConfig]) -> list[list[int]]:
     return list(groups.values())
 
 
-# Networks up to this many parameters train faster stacked than one after another, on the 2-core CPU
-# this was measured on (benchmarks/bench.py, README's Performance section): the seed's 101,770 by far.
-STACK_MAX_PARAMS = 250_000
+def stacking_pays() -> bool:
+    """Whether :func:`train_together` stacks runs by default: not on a CPU.
 
+    Measured on the 2-core CPU (``benchmarks/bench.py --only together``, README's Performance section):
+    4 and 8 seeds of the seed's network stacked trained at 0.88x and 0.93x the models per minute of one
+    after another (XLA already spreads each model's arithmetic over the cores, and a stack adds batched
+    products), so on a CPU the runs train one after another unless ``stack=True``. On an accelerator,
+    where one small model leaves most of the device idle, they are stacked.
+    """
+    import jax
 
-def _params(config: TrainConfig, num_classes: int) -> int:
-    from .resources import PIXELS, dense_sizes
-
-    return sum(i * o + o for i, o in dense_sizes(PIXELS, config.hidden, num_classes))
+    return jax.default_backend() != "cpu"
 
 
 # The TrainConfig fields that models trained as one program share (see together_groups).
@@ -184,6 +187,9 @@ def train_together(
     once, whatever the number of runs. Each run writes its normal run directory (config, history,
     checkpoint after every epoch, model, metrics, curves, report); ``metrics.json`` adds
     ``trained_together`` (how many ran side by side), and its ``fit_seconds`` is the joint fit's.
+    By default runs are stacked only where that pays (:func:`stacking_pays`: on an accelerator; on a CPU a
+    stack measured slower than one after another, so there they train one after another, with the same
+    results, unless ``stack=True``).
     A run that stops (a target, early stopping, divergence) leaves the others training; its history ends
     where it would alone. The weights and histories equal those of the same runs trained one by one
     (``tests/test_together.py``).
@@ -204,9 +210,7 @@ def train_together(
             when a run's loss or weights became NaN or infinite. False returns that run too, marked as
             :func:`train` marks it (``run.metrics["failed"]``). Defaults to True.
         stack: True trains every group as one program; False trains every run one after another (the
-            same results); None (the default) stacks a group where that pays: networks of at most
-            :data:`STACK_MAX_PARAMS` parameters each (on a CPU, a stack of bigger ones trains slower than
-            one after another; ``benchmarks/bench.py`` measures it).
+            same results); None (the default) stacks where that pays (:func:`stacking_pays`: not on a CPU).
 
     Returns:
         One :class:`~fashion_lab.runs.Run` per config, in order.
@@ -243,12 +247,10 @@ def train_together(
         if (source, first.normalize) not in prepared:
             prepared[source, first.normalize] = _Images(loaded[source], first.normalize)
         images = prepared[source, first.normalize]
-        params = _params(first, len(loaded[source].classes))
-        stacked = stack if stack is not None else params <= STACK_MAX_PARAMS
+        stacked = stack if stack is not None else stacking_pays()
         if len(group) > 1 and not stacked:
             say(f"note: {len(group)} runs of hidden {list(first.hidden)} train one after another"
-                + (f": a stack of networks of {params:,} parameters trains slower than one after another on a CPU"
-                   if stack is None else ""))
+                + (": on a CPU a stack of them trains slower (measured), stack=True forces it" if stack is None else ""))
         for part in ([group] if stacked else [[i] for i in group]):
             results = _train_group([configs[i] for i in part], [callbacks[i] for i in part], loaded[source], images,
                                    say=say, verbose=verbose, overwrite=overwrite)

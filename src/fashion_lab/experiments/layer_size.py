@@ -173,9 +173,8 @@ def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> d
                         f" as one compiled program per size (fashion_lab.train_together; the same weights and histories"
                         f" as one after another), so their times are per model: the joint program's divided by"
                         f" {opts.repeats}, its first epoch including the one compilation."
-                        + (f" Sizes {', '.join(map(str, alone))} were trained one after another (a stack of networks"
-                           f" that size trains slower than one after another on a CPU): their first epoch is the first"
-                           f" seed's, the one that compiles." if alone else "")
+                        + (f" Sizes {', '.join(map(str, alone))} were trained one after another: their first epoch is"
+                           f" the first seed's, the one that compiles." if alone else "")
                         + " --one-by-one times every seed alone.")
     elif opts.repeats > 1:
         repeats_note = (f" Mean ± standard deviation over {opts.repeats} seeds; the first epoch is the first seed's, the"
