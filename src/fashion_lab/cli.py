@@ -194,7 +194,7 @@ def _add_experiment_parsers(sub) -> None:
                    help="layer-size: predict time per epoch and accuracy for these sizes")
     g.add_argument("--one-by-one", dest="together", action="store_false",
                    help="layer-size with --repeats: train a size's seeds one after another, each timed alone, "
-                        "instead of together as one compiled program (same results)")
+                        "never together as one compiled program (which only an accelerator does by default; same results)")
     g.add_argument("--restore-best", action="store_true",
                    help="epochs: end with the weights of the epoch with the lowest validation loss")
     g.add_argument("--target", type=_target, metavar="T",

@@ -31,9 +31,10 @@ class ExperimentOptions:
         repeats: ``layer-size`` only: train each size this many times with seeds ``seed, seed+1, ...``.
             Defaults to 1.
         predict: ``layer-size`` only: sizes whose time per epoch and accuracy to predict. Defaults to none.
-        together: ``layer-size`` with ``repeats``: train a size's seeds together, as one compiled program
-            (:func:`fashion_lab.train_together`; same results, time figures per model amortised). False
-            trains them one after another, each timed alone. Defaults to True.
+        together: ``layer-size`` with ``repeats``: give a size's seeds to :func:`fashion_lab.train_together`,
+            which trains them as one compiled program where that pays (not on a CPU; same results, time
+            figures per model amortised). False trains them one after another, each timed alone.
+            Defaults to True.
         restore_best: ``epochs`` only: end with the weights of the epoch with the lowest validation loss.
             Defaults to False.
         target: ``callback`` only: the training accuracy to reach, in (0, 1]. Defaults to 0.85.
