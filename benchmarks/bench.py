@@ -10,11 +10,16 @@ The recipe: Flatten -> Dense(128, relu) -> Dense(10, softmax), Adam 0.001, batch
   D  peers, when their libraries import (each in its own subprocess): PyTorch's idiomatic loop,
      scikit-learn's MLPClassifier, Keras on TensorFlow
 
+and, as its own section (`--only together`), K = 1, 4 and 8 seeds of the recipe trained together
+(`fashion_lab.train_together`: one compiled program over the stacked models) against the same K trained one
+after another with `fashion_lab.train`, as models per minute.
+
 Methods run interleaved, in an order rotated every repeat (A B C, B C A, ...), so that a noisy
 neighbour and the process's one-time warm-ups hurt them alike; each figure is the median of the repeats. Run it:
 
     make bench                                              # full run, writes benchmarks/results/
     .venv/bin/python benchmarks/bench.py --quick --only A,C # while developing
+    .venv/bin/python benchmarks/bench.py --only together    # just the models-trained-together section
     .venv/bin/python benchmarks/bench.py --peer-python /tmp/venv-bench/bin/python   # with PyTorch
 """
 
@@ -50,6 +55,8 @@ METHODS = {
     "keras-tf": "Keras on TensorFlow, model.fit",
 }
 PEERS = ("torch", "sklearn", "keras-tf")
+SECTIONS = {"together": "K seeds trained together vs one after another, models per minute"}
+TOGETHER_K = (1, 4, 8)
 TARGETS = {"a_over_c": 1.10, "b_over_a": 1.8, "accuracy_gap": 0.01, "rss_mb": 1024, "help_s": 0.5, "reload_s": 0.2,
            "predict_s": 1.0,
            # issue 15: whole commands, as a person waits for them
@@ -86,20 +93,21 @@ def split_compile(epoch_seconds) -> tuple[float, float]:
 
 
 def parse_only(text: str | None) -> list[str]:
-    """The methods named in ``--only`` (comma separated, any case for A/B/C), in table order.
+    """The methods and sections named in ``--only`` (comma separated, any case for A/B/C), in table order.
 
     Example:
-        >>> parse_only("c,A")
-        ['A', 'C']
+        >>> parse_only("together,c,A")
+        ['A', 'C', 'together']
     """
+    known = [*METHODS, *SECTIONS]
     if not text:
-        return list(METHODS)
+        return known
     wanted = {t.strip() for t in text.split(",") if t.strip()}
     wanted = {t.upper() if t.upper() in ("A", "B", "C") else t for t in wanted}
-    unknown = sorted(wanted - set(METHODS))
+    unknown = sorted(wanted - set(known))
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from: {', '.join(METHODS)}")
-    return [m for m in METHODS if m in wanted]
+        raise ValueError(f"unknown methods {unknown}; choose from: {', '.join(known)}")
+    return [m for m in known if m in wanted]
 
 
 def machine_slug(cpu: str, cores: int) -> str:
@@ -290,6 +298,73 @@ def method_c(data, seed: int, workdir: Path) -> dict:
 IN_PROCESS = {"A": method_a, "B": method_b, "C": method_c}
 
 
+# ---------------------------------------------------------------- K models: together vs one after another
+
+def k_runs(dataset, k: int, seed: int, workdir: Path, *, together: bool) -> dict:
+    """Train ``k`` seeds of the recipe (``seed``, ``seed + 1``, ...) as a user would, with whole run directories:
+    ``train_together`` or ``train`` in a loop. Both start without a compiled epoch, so each pays one compilation."""
+    from fashion_lab import TrainConfig, _fastfit, train, train_together
+
+    _fastfit.forget_compiled()
+    tag = f"{'together' if together else 'alone'}-k{k}-{time.monotonic_ns()}"
+    configs = [TrainConfig(seed=seed + i, run_dir=str(workdir / f"{tag}-{i}")) for i in range(k)]
+    start = time.perf_counter()
+    runs = train_together(configs, dataset=dataset, verbose=False) if together else \
+        [train(config, dataset=dataset, verbose=False) for config in configs]
+    wall = time.perf_counter() - start
+    for config in configs:
+        shutil.rmtree(config.run_dir, ignore_errors=True)
+    fit = runs[0].metrics["fit_seconds"] if together else sum(r.metrics["fit_seconds"] for r in runs)
+    return {"wall_s": wall, "fit_s": fit, "final_loss": [r.history["loss"][-1] for r in runs],
+            "test_accuracy": [r.metrics["test_accuracy"] for r in runs]}
+
+
+def together_section(repeats: int, seed: int, workdir: Path) -> dict:
+    """Models per minute at each K of :data:`TOGETHER_K`, together and one after another (medians of ``repeats``),
+    and how far apart the two ways' final losses and test accuracies are (the same models either way)."""
+    from fashion_lab import open_dataset
+
+    dataset = open_dataset("fashion_mnist")
+    rows = []
+    for k in TOGETHER_K:
+        timings: dict[bool, list[dict]] = {False: [], True: []}
+        for i in range(repeats):
+            for together in ((False, True) if i % 2 == 0 else (True, False)):  # neither always goes first
+                r = k_runs(dataset, k, seed, workdir, together=together)
+                timings[together].append(r)
+                print(f"K={k} {'together' if together else 'one after another'} {i + 1}/{repeats}: "
+                      f"{r['wall_s']:.1f}s ({r['fit_s']:.1f}s fitting)", flush=True)
+        alone, together = timings[False], timings[True]
+        rows.append({
+            "k": k,
+            "alone_s": median([r["wall_s"] for r in alone]), "together_s": median([r["wall_s"] for r in together]),
+            "alone_fit_s": median([r["fit_s"] for r in alone]), "together_fit_s": median([r["fit_s"] for r in together]),
+            "max_loss_gap": max(abs(a - b) for a, b in zip(alone[0]["final_loss"], together[0]["final_loss"])),
+            "max_accuracy_gap": max(abs(a - b) for a, b in zip(alone[0]["test_accuracy"], together[0]["test_accuracy"])),
+        })
+    for row in rows:
+        row["alone_per_min"] = 60 * row["k"] / row["alone_s"]
+        row["together_per_min"] = 60 * row["k"] / row["together_s"]
+        row["gain"] = row["together_per_min"] / row["alone_per_min"]
+    return {"rows": rows, "repeats": repeats}
+
+
+def together_markdown(section: dict) -> list[str]:
+    """The section's table: models per minute both ways, whole runs (directories written) and fitting alone."""
+    lines = ["", f"K seeds of the recipe (full Fashion-MNIST, 5 epochs, whole runs with their directories), "
+             f"trained together (`train_together`) vs one after another (`train`), median of {section['repeats']}:", "",
+             "| K | one after another s | models/min | together s | models/min | together / one after another | "
+             "fitting s, one after another | fitting s, together | max Δ final loss | max Δ test acc |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in section["rows"]:
+        lines.append(f"| {r['k']} | {r['alone_s']:.1f} | {r['alone_per_min']:.1f} | {r['together_s']:.1f} | "
+                     f"{r['together_per_min']:.1f} | {r['gain']:.2f}x | {r['alone_fit_s']:.1f} | {r['together_fit_s']:.1f} | "
+                     f"{r['max_loss_gap']:.1e} | {r['max_accuracy_gap']:.4f} |")
+    lines += ["", "fitting s: the epochs alone (summed over the runs one after another; the joint fit together); "
+              "Δ: the same seeds trained both ways (0 means bit-identical)."]
+    return lines
+
+
 # ---------------------------------------------------------------- peers, in subprocesses
 
 def find_peer_pythons(peers, candidates) -> tuple[dict, dict]:
@@ -443,24 +518,26 @@ def markdown(result: dict) -> str:
         f"{m['date']}, load average before/after {m['load_before']} / {m['load_after']}, "
         f"Python {m['python']}, {m['versions']}, medians of the runs shown, "
         f"float32 matmul peak {m['peak_gflops']:.1f} GFLOP/s (JAX {m['peak']['jax']:.1f}, NumPy {m['peak']['numpy']:.1f}).",
-        "",
-        "| | method | runs | fit s | compile / warm-up s | steady s/epoch | samples/s | test acc | x A | GFLOP/s | % of peak |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    if rows:
+        lines += ["", "| | method | runs | fit s | compile / warm-up s | steady s/epoch | samples/s | test acc | x A | GFLOP/s | % of peak |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ratio = r["fit_s"] / a["fit_s"] if a else None
         lines.append(
             f"| {r['method']} | {r['label']} | {r['repeats']} | {r['fit_s']:.2f} | {_fmt(r['compile_s'], '.2f')} | "
             f"{_fmt(r['steady_epoch_s'], '.3f')} | {r['samples_per_s']:,.0f} | {r['test_accuracy']:.4f} | "
             f"{_fmt(ratio, '.2f')} | {r['gflops']:.1f} | {_fmt(r['peak_fraction'] and 100 * r['peak_fraction'], '.1f')} |")
-    lines += ["", "fit s: training only (compile included), median; compile / warm-up s: first epoch minus a steady epoch; "
-              "x A: fit time relative to A (above 1 is slower); GFLOP/s: 6 x params x 60,000 x 5 / fit s."]
+    if rows:
+        lines += ["", "fit s: training only (compile included), median; compile / warm-up s: first epoch minus a steady epoch; "
+                  "x A: fit time relative to A (above 1 is slower); GFLOP/s: 6 x params x 60,000 x 5 / fit s."]
     for peer, note in result["notes"].items():
         lines.append(f"- {peer}: {note}")
     for r in rows:
         if r.get("version"):
             lines.append(f"- {r['method']}: {r['version']}")
-    lines += ["", "| other measurement | value |", "|---|---:|"]
+    if any(key in extra for key in ("help_s", "train_command_s")):
+        lines += ["", "| other measurement | value |", "|---|---:|"]
     for key, label, spec in [("train_command_s", "whole `fashion-lab train` (seed recipe), s", ".2f"),
                              ("train_command_rss_mb", "its peak RSS, MB", ".0f"),
                              ("a_call_s", "`fashion_lab.train(...)` call in-process, s", ".2f"),
@@ -483,6 +560,8 @@ def markdown(result: dict) -> str:
             lines.append(f"| {label} | {_fmt(extra[key], spec)} |")
     for key, note in extra.get("notes", {}).items():
         lines.append(f"| {key} | {note} |")
+    if extra.get("together"):
+        lines += together_markdown(extra["together"])
     if result.get("targets"):
         lines += ["", "| target | value | met |", "|---|---:|:---:|"]
         for t in result["targets"]:
@@ -540,7 +619,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=None, help="repeats per method (median). Default 3, 1 with --quick")
     p.add_argument("--peer-repeats", type=int, default=1,
                    help="repeats for the peers, which take minutes each at batch 32. Default 1")
-    p.add_argument("--only", help=f"comma-separated methods to run, from: {', '.join(METHODS)}. Default: all")
+    p.add_argument("--only", help=f"comma-separated methods and sections to run, from: {', '.join([*METHODS, *SECTIONS])}. "
+                   f"Default: all")
     p.add_argument("--peer-python", action="append", default=[], metavar="PATH",
                    help="an interpreter to look for peers in (repeatable); this interpreter is tried too")
     p.add_argument("--max-load", type=float, default=None, metavar="LOAD",
@@ -555,9 +635,10 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        methods = parse_only(args.only)
+        chosen = parse_only(args.only)
     except ValueError as e:
         parser.error(str(e))
+    methods = [m for m in chosen if m in METHODS]
     repeats = args.repeats or (1 if args.quick else 3)
     if repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -595,7 +676,7 @@ def main(argv=None) -> int:
             (x, y), (xt, yt) = data
             data_file = workdir / "data.npz"
             np.savez(data_file, x_train=x, y_train=y, x_test=xt, y_test=yt)
-        for i in range(repeats):
+        for i in range(repeats if methods else 0):
             # Rotate the order, so that no method always pays the process's one-time warm-ups (the first
             # trace, the first model save) or always follows a particular other method.
             for m in methods[i % len(methods):] + methods[:i % len(methods)]:
@@ -611,10 +692,13 @@ def main(argv=None) -> int:
                 results[m].append(r)
                 print(f"repeat {i + 1}/{args.peer_repeats if m in PEERS else repeats} {m}: fit {r['fit_s']:.2f}s, test accuracy {r['test_accuracy']:.4f} "
                       f"({time.perf_counter() - t:.1f}s in all)", flush=True)
+        if "together" in chosen:
+            extra["together"] = together_section(repeats, args.seed, workdir)
         cli = cli_path()
-        extra["help_s"] = help_time(cli)
-        extra["reload_s"] = reload_time()
-        if not args.quick or "A" in methods:
+        if methods:
+            extra["help_s"] = help_time(cli)
+            extra["reload_s"] = reload_time()
+        if methods and (not args.quick or "A" in methods):
             cmd_runs = [command_rss_and_time([cli, "train", "--quiet", "--run-dir", str(workdir / f"cmd-{i}")])
                         for i in range(1 if args.quick else min(repeats, 2))]
             if any(r["rc"] for r in cmd_runs):
@@ -626,13 +710,13 @@ def main(argv=None) -> int:
             whole = whole_commands(cli, workdir, data[1][0])
             extra["notes"].update(whole.pop("notes", {}))
             extra.update(whole)
-        if not args.quick:
+        if methods and not args.quick:
             ls = layer_size_time(cli, workdir)
             if "wall_s" in ls:
                 extra["layer_size_s"], extra["layer_size_rss_mb"] = ls["wall_s"], ls["rss_mb"]
             else:
                 extra["notes"]["layer-size experiment"] = ls["note"]
-        else:
+        elif methods:
             extra["notes"]["layer-size experiment"] = "not run with --quick"
     if results.get("A"):
         extra["a_call_s"] = median([r["call_s"] for r in results["A"]])
@@ -646,7 +730,8 @@ def main(argv=None) -> int:
     print(text)
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
-        name = args.name or machine_slug(machine["cpu"], machine["cores"])
+        # A run of the together section alone has its own file, beside the full benchmark's.
+        name = args.name or machine_slug(machine["cpu"], machine["cores"]) + ("" if methods else "-together")
         _atomic.write_text(RESULTS / f"{name}.md", text)
         _atomic.write_text(RESULTS / f"{name}.json", json.dumps(result, indent=2, default=float) + "\n")
         print(f"wrote {RESULTS / name}.md and .json")

@@ -32,10 +32,11 @@ def test_compile_is_first_epoch_minus_a_steady_one(bench):
     assert compile_s != compile_s and steady != steady  # NaN: one epoch cannot be split
 
 
-@pytest.mark.parametrize("text, expected", [(None, None), ("c,a", ["A", "C"]), ("B, torch", ["B", "torch"])],
-                         ids=["all", "lower-case", "peer"])
+@pytest.mark.parametrize("text, expected", [(None, None), ("c,a", ["A", "C"]), ("B, torch", ["B", "torch"]),
+                                           ("together", ["together"])],
+                         ids=["all", "lower-case", "peer", "section"])
 def test_only_picks_methods_in_table_order(bench, text, expected):
-    assert bench.parse_only(text) == (expected or list(bench.METHODS))
+    assert bench.parse_only(text) == (expected or [*bench.METHODS, *bench.SECTIONS])
 
 
 def test_only_rejects_unknown_methods(bench):
@@ -51,6 +52,14 @@ def test_targets_and_table(bench):
                    "A at least 1.8x faster than B": True, "`fashion-lab --help` < 0.5 s": False,
                    "second dataset load < 0.2 s": True}
     assert bench.machine_slug("AMD EPYC 7B13 64-Core Processor", 2) == "amd-epyc-7b13-64-core-processor-2c"
+
+
+def test_together_table(bench):
+    row = {"k": 4, "alone_s": 20.0, "together_s": 10.0, "alone_fit_s": 12.0, "together_fit_s": 5.0,
+           "max_loss_gap": 0.0, "max_accuracy_gap": 0.0, "alone_per_min": 12.0, "together_per_min": 24.0, "gain": 2.0}
+    lines = bench.together_markdown({"rows": [row], "repeats": 3})
+    assert "median of 3" in lines[1]
+    assert "| 4 | 20.0 | 12.0 | 10.0 | 24.0 | 2.00x | 12.0 | 5.0 | 0.0e+00 | 0.0000 |" in lines
 
 
 def test_help_runs_without_heavy_imports():

@@ -119,7 +119,8 @@ def test_epochs_findings_say_whether_it_overfits():
     ("normalization", {"target": 0.9}, "--target does not apply"),
     ("no-flatten", {"epochs": 3}, "--epochs does not apply"),
     ("callback", {"repeats": 2}, "--repeats does not apply"),
-], ids=["predict", "restore-best", "target", "epochs", "repeats"])
+    ("epochs", {"together": False}, "--one-by-one does not apply to the epochs experiment; it is used by: layer-size"),
+], ids=["predict", "restore-best", "target", "epochs", "repeats", "one-by-one"])
 def test_options_an_experiment_does_not_use_are_refused(name, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         ExperimentOptions(**kwargs).resolved(name)
@@ -185,6 +186,26 @@ def test_layer_size_writes_table_plots_and_report(tmp_path, synthetic_fashion):
     assert page.count("data:image/png;base64,") == 2 and "<script" not in page and "http" not in page
 
 
+def test_layer_size_repeats_together_equal_one_by_one(tmp_path, synthetic_fashion, monkeypatch):
+    """A size's seeds trained together (the default where stacking pays) are the same models as one after
+    another; only the time figures change meaning (per model, amortised), and the report says so."""
+    from fashion_lab import training
+
+    monkeypatch.setattr(training, "stacking_pays", lambda: True)  # as on an accelerator
+    options = ExperimentOptions(hidden=(8,), epochs=2, repeats=2)
+    together = run_experiment("layer-size", options, out=tmp_path / "together", verbose=False)
+    alone = run_experiment("layer-size", ExperimentOptions(hidden=(8,), epochs=2, repeats=2, together=False),
+                           out=tmp_path / "alone", verbose=False)
+    for key in ("train_accuracy", "validation_accuracy", "test_accuracy"):
+        assert [r[key] for r in together.data["tables"][1]["rows"]] == \
+            pytest.approx([r[key] for r in alone.data["tables"][1]["rows"]], rel=1e-5), key
+    assert "trained together" in together.data["tables"][0]["note"] and "--one-by-one" in together.data["tables"][0]["note"]
+    assert "trained together" not in alone.data["tables"][0]["note"]
+    metrics = json.loads((tmp_path / "together" / "runs" / "h8-seed1" / "metrics.json").read_text())
+    assert metrics["trained_together"] == 2
+    assert "trained_together" not in json.loads((tmp_path / "alone" / "runs" / "h8-seed1" / "metrics.json").read_text())
+
+
 def test_epochs_with_restore_best(tmp_path, synthetic_fashion, capsys):
     result = run_experiment("epochs", ExperimentOptions(epochs=4, restore_best=True), out=tmp_path / "ep", verbose=True)
     lines = capsys.readouterr().out.splitlines()
@@ -247,7 +268,7 @@ def test_out_folder_with_files_is_refused(tmp_path, synthetic_fashion):
 def test_interrupted_experiment_leaves_no_folder(tmp_path, synthetic_fashion, monkeypatch):
     from fashion_lab.experiments import measure
 
-    real = measure.train_one
+    real = measure.train_many
     calls = []
 
     def second_model_interrupted(*args, **kwargs):
@@ -256,7 +277,7 @@ def test_interrupted_experiment_leaves_no_folder(tmp_path, synthetic_fashion, mo
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(measure, "train_one", second_model_interrupted)
+    monkeypatch.setattr(measure, "train_many", second_model_interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_experiment("layer-size", ExperimentOptions(hidden=(8, 16), epochs=1), out=tmp_path / "ls", verbose=False)
     assert len(calls) == 2 and not (tmp_path / "ls").exists()
@@ -269,7 +290,7 @@ def test_ctrl_c_in_an_experiment_says_to_run_it_again(tmp_path, synthetic_fashio
     def interrupted(*args, **kwargs):
         raise TrainingInterrupted("training interrupted; Continue with: fashion-lab train --resume somewhere")
 
-    monkeypatch.setattr(measure, "train_one", interrupted)
+    monkeypatch.setattr(measure, "train_many", interrupted)
     with pytest.raises(TrainingInterrupted, match="experiment layer-size interrupted.*Run it again") as e:
         run_experiment("layer-size", ExperimentOptions(hidden=(8,), epochs=1), out=tmp_path / "ls", verbose=False)
     assert "--resume" not in str(e.value)

@@ -82,7 +82,7 @@ def test_cli_experiment_help_lists_every_registered_experiment_with_its_defaults
     out = capsys.readouterr().out
     for experiment in EXPERIMENTS.values():
         assert f"  {experiment.name:<14} {experiment.summary}" in out
-    assert "(defaults: --hidden 16 32 64 128 256 512 1024 --epochs 5 --repeats 1; also --predict)" in out
+    assert "(defaults: --hidden 16 32 64 128 256 512 1024 --epochs 5 --repeats 1; also --one-by-one, --predict)" in out
     assert "(defaults: --hidden 128 --epochs 20 --target 0.85)" in out
 
 

@@ -39,6 +39,7 @@ _EXPORTS = {
     "EpochPrinter": "callbacks",
     "TrainConfig": "config",
     "train": "training",
+    "train_together": "training",
     "Run": "runs",
     "load_run": "runs",
     "evaluate_run": "evaluation",

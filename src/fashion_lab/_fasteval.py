@@ -132,11 +132,18 @@ def _compiled():
     return predict, loss_and_correct
 
 
-def _chunks(*arrays):
-    """Yield ``(valid, chunk, ...)``: CHUNK-image slices of ``arrays``, the last one padded with zeros."""
-    n = len(arrays[0])
+def _chunks(*arrays, index=None):
+    """Yield ``(valid, chunk, ...)``: CHUNK-image slices of ``arrays``, the last one padded with zeros.
+
+    With ``index``, the images ``arrays[i][index]`` in that order, gathered one chunk at a time (no copy of
+    the whole selection is made).
+    """
+    n = len(arrays[0]) if index is None else len(index)
     for start in range(0, n, CHUNK):
-        parts = [a[start:start + CHUNK] for a in arrays]
+        if index is None:
+            parts = [a[start:start + CHUNK] for a in arrays]
+        else:
+            parts = [a[index[start:start + CHUNK]] for a in arrays]
         valid = len(parts[0])
         if valid < CHUNK:
             parts = [np.concatenate([p, np.zeros((CHUNK - valid, *p.shape[1:]), p.dtype)]) for p in parts]
@@ -159,12 +166,15 @@ def probabilities(model, x: np.ndarray, *, batch_size: int = 10_000) -> np.ndarr
     return np.concatenate([np.asarray(predict(weights, chunk, activations))[:valid] for valid, chunk in _chunks(x)])
 
 
-def evaluate(model, x: np.ndarray, y: np.ndarray, *, batch_size: int = 1024) -> dict[str, float]:
+def evaluate(model, x: np.ndarray, y: np.ndarray, index: np.ndarray | None = None, *,
+             batch_size: int = 1024) -> dict[str, float]:
     """``model.evaluate(x, y, return_dict=True)``: ``{"loss": ..., "accuracy": ...}``, shared path when possible.
 
     Args:
         model: a compiled Keras model.
         x, y: preprocessed images and integer labels.
+        index: evaluate on ``x[index], y[index]`` (a validation split of a shared array, say), gathered a
+            chunk at a time on the shared path. Defaults to None: all of ``x``.
         batch_size: batch size for Keras's own ``evaluate`` when the model cannot take the shared path.
     """
     import keras
@@ -172,10 +182,14 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, *, batch_size: int = 1024) -> 
     activations = plan(model, for_loss=True)
     y = np.asarray(y)
     if activations is None or not _fits(model, x) or not _plain_labels(y, model.layers[-1].units):
+        if index is not None:
+            x, y = x[index], y[index]
         logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
         return {name: float(value) for name, value in logs.items()}
     _, loss_and_correct = _compiled()
     weights, epsilon = _weights(model), float(keras.config.epsilon())
-    sums = [loss_and_correct(weights, xc, yc, np.int32(valid), activations, epsilon) for valid, xc, yc in _chunks(x, y)]
+    sums = [loss_and_correct(weights, xc, yc, np.int32(valid), activations, epsilon)
+            for valid, xc, yc in _chunks(x, y, index=index)]
     loss, correct = (sum(float(v) for v in column) for column in zip(*sums))
-    return {"loss": loss / len(x), "accuracy": correct / len(x)}
+    n = len(x) if index is None else len(index)
+    return {"loss": loss / n, "accuracy": correct / n}

@@ -242,6 +242,9 @@ def _add_experiment_parsers(sub) -> None:
     g.add_argument("--repeats", type=_positive_int, help="layer-size: train each size N times (seeds seed..seed+N-1)")
     g.add_argument("--predict", type=_positive_int, nargs="+", metavar="N", default=[],
                    help="layer-size: predict time per epoch and accuracy for these sizes")
+    g.add_argument("--one-by-one", dest="together", action="store_false",
+                   help="layer-size with --repeats: train a size's seeds one after another, each timed alone, "
+                        "never together as one compiled program (which only an accelerator does by default; same results)")
     g.add_argument("--restore-best", action="store_true",
                    help="epochs: end with the weights of the epoch with the lowest validation loss")
     g.add_argument("--target", type=_target, metavar="T",
@@ -388,7 +391,7 @@ def cmd_experiment(args) -> int:
     options = ExperimentOptions(
         dataset=args.dataset, data_dir=args.data_dir, verify=args.verify,
         hidden=None if args.hidden is None else tuple(args.hidden), epochs=args.epochs, repeats=args.repeats,
-        predict=tuple(args.predict), restore_best=args.restore_best, target=args.target,
+        predict=tuple(args.predict), together=args.together, restore_best=args.restore_best, target=args.target,
         validation_split=args.validation_split, seed=args.seed, batch_size=args.batch_size,
         learning_rate=args.learning_rate,
     ).resolved(args.name)  # every option checked before Keras is imported

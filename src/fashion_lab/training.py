@@ -11,6 +11,7 @@ Example (as the CLI runs it):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -42,12 +43,26 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
         >>> len(a), len(c)
         (8, 2)
     """
-    if not fraction:
+    fit, val = validation_indices(len(x), fraction, seed)
+    if fit is None:
         return (x, y), None
-    n_val = validation_count(len(x), fraction)
-    order = np.random.default_rng(seed).permutation(len(x))
-    val, fit = np.sort(order[:n_val]), np.sort(order[n_val:])
     return (x[fit], y[fit]), (x[val], y[val])
+
+
+def validation_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The indices :func:`split_validation` keeps for fitting and holds out: ``(fit, val)``, each sorted;
+    ``(None, None)`` when ``fraction`` is 0 (every image is fitted).
+
+    Example:
+        >>> fit, val = validation_indices(10, 0.2, seed=0)
+        >>> len(fit), len(val), sorted([*fit, *val]) == list(range(10))
+        (8, 2, True)
+    """
+    if not fraction:
+        return None, None
+    n_val = validation_count(n, fraction)
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def validation_count(n: int, fraction: float) -> int:
@@ -111,50 +126,236 @@ def train(
     say = sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
     check_resources(config, len(dataset.x_train), len(dataset.x_test), len(dataset.classes), say)
-    existed = bool(config.run_dir) and Path(config.run_dir).is_dir()
-    run_dir = runs.new_run_dir(config, overwrite=overwrite)
-    if overwrite:
-        runs.remove_artifacts(run_dir)
+    ((_, outcome),) = _train_group([config], [callbacks], dataset, _Images(dataset, config.normalize), say=say,
+                                   verbose=verbose, overwrite=overwrite)
+    if isinstance(outcome, TrainingDiverged):
+        raise outcome
+    return outcome
+
+
+def together_groups(configs: Sequence[TrainConfig]) -> list[list[int]]:
+    """Which of ``configs`` :func:`train_together` trains as one program: lists of positions, in order.
+
+    Configs go together when they agree on everything that shapes the compiled program or the data it
+    reads: dataset (and its folder and check), normalisation, validation split, hidden sizes, epochs and
+    batch size. They may differ in seed, learning rate, stop rules (targets, early stopping, restoring
+    the best epoch) and where and under what name the run is written.
+
+    Example:
+        >>> together_groups([TrainConfig(seed=0), TrainConfig(seed=1, learning_rate=0.01),
+        ...                  TrainConfig(hidden=(64,))])
+        [[0, 1], [2]]
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, config in enumerate(configs):
+        groups.setdefault(tuple(getattr(config, name) for name in _PROGRAM_FIELDS), []).append(i)
+    return list(groups.values())
+
+
+def stacking_pays() -> bool:
+    """Whether :func:`train_together` stacks runs by default: not on a CPU.
+
+    Measured on the 2-core CPU (``benchmarks/bench.py --only together``, README's Performance section):
+    4 and 8 seeds of the seed's network stacked trained at 0.88x and 0.93x the models per minute of one
+    after another (XLA already spreads each model's arithmetic over the cores, and a stack adds batched
+    products), so on a CPU the runs train one after another unless ``stack=True``. On an accelerator,
+    where one small model leaves most of the device idle, they are stacked.
+    """
+    import jax
+
+    return jax.default_backend() != "cpu"
+
+
+# The TrainConfig fields that models trained as one program share (see together_groups).
+_PROGRAM_FIELDS = ("dataset", "data_dir", "verify", "normalize", "validation_split", "hidden", "epochs", "batch_size")
+
+
+def train_together(
+    configs: Sequence[TrainConfig],
+    callbacks: Sequence[Sequence[Any]] | None = None,
+    *,
+    dataset: Dataset | None = None,
+    verbose: bool = True,
+    overwrite: bool = False,
+    raise_diverged: bool = True,
+    stack: bool | None = None,
+) -> list[runs.Run]:
+    """Train several runs as one compiled program where they share one, each recorded exactly as :func:`train` would.
+
+    Runs of one architecture that differ in seed or learning rate (an experiment's repeats, a sweep's
+    batch of trials) train side by side: every epoch is one compiled call over their stacked states
+    (``jax.vmap`` of the per-epoch loop :func:`train` runs), each run with its own initial weights,
+    shuffling order, validation split and learning rate. The images are prepared and put on the device
+    once, whatever the number of runs. Each run writes its normal run directory (config, history,
+    checkpoint after every epoch, model, metrics, curves, report); ``metrics.json`` adds
+    ``trained_together`` (how many ran side by side), and its ``fit_seconds`` is the joint fit's.
+    By default runs are stacked only where that pays (:func:`stacking_pays`: on an accelerator; on a CPU a
+    stack measured slower than one after another, so there they train one after another, with the same
+    results, unless ``stack=True``).
+    A run that stops (a target, early stopping, divergence) leaves the others training; its history ends
+    where it would alone. The weights and histories equal those of the same runs trained one by one
+    (``tests/test_together.py``).
+
+    Configs that differ in what shapes the program (hidden sizes, batch size, epochs...) are trained in
+    groups (:func:`together_groups`), and a group whose models cannot share a program (a callback with
+    per-batch events, another backend) one run after another; both are said when ``verbose``.
+
+    Args:
+        configs: one :class:`TrainConfig` per run. Runs with ``run_dir`` set need different folders.
+        callbacks: one list of extra Keras callbacks per run (a callback instance belongs to one run).
+            A callback ends its own run with ``self.model.stop_training = True`` (a sweep pruning a trial
+            after an epoch, say); an exception it raises ends every run of the group. Defaults to none.
+        dataset: an already loaded :class:`Dataset` for every run; defaults to loading each config's.
+        verbose: print the data source, each run's epochs (prefixed ``[run i/K]``) and results.
+        overwrite: allow a ``run_dir`` that already holds files. Defaults to False.
+        raise_diverged: raise :class:`TrainingDiverged` (the first run's, after every run is written)
+            when a run's loss or weights became NaN or infinite. False returns that run too, marked as
+            :func:`train` marks it (``run.metrics["failed"]``). Defaults to True.
+        stack: True trains every group as one program; False trains every run one after another (the
+            same results); None (the default) stacks where that pays (:func:`stacking_pays`: not on a CPU).
+
+    Returns:
+        One :class:`~fashion_lab.runs.Run` per config, in order.
+
+    Raises:
+        ConfigError: no configs, or two with the same ``run_dir``.
+        TrainingInterrupted: SIGINT/SIGTERM arrived; every run keeps its finished epochs.
+        TrainingDiverged: a run diverged and ``raise_diverged`` is set.
+
+    Example:
+        >>> base = TrainConfig(epochs=5)
+        >>> runs = train_together([base.replace(seed=s) for s in range(4)])  # doctest: +SKIP
+        >>> [round(r.metrics["test_accuracy"], 3) for r in runs]  # doctest: +SKIP
+        [0.872, 0.869, 0.874, 0.871]
+    """
+    configs = list(configs)
+    callbacks = [list(c) for c in callbacks] if callbacks is not None else [[] for _ in configs]
+    _check_together(configs, callbacks)
+    say = sayer(verbose)
+    groups = together_groups(configs)
+    if len(groups) > 1:
+        differ = [name for name in _PROGRAM_FIELDS if len({getattr(c, name) for c in configs}) > 1]
+        say(f"{len(configs)} runs differ in {', '.join(differ)}: trained as {len(groups)} groups, each as one program")
+    outcomes: list[Any] = [None] * len(configs)
+    loaded: dict[tuple, Dataset] = {}
+    prepared: dict[tuple, _Images] = {}
+    for group in groups:
+        first = configs[group[0]]
+        source = (first.dataset, first.data_dir, first.verify)
+        if source not in loaded:
+            loaded[source] = _dataset_for(first, dataset, say)
+        check_resources(first, len(loaded[source].x_train), len(loaded[source].x_test), len(loaded[source].classes),
+                        say, models=len(group))
+        if (source, first.normalize) not in prepared:
+            prepared[source, first.normalize] = _Images(loaded[source], first.normalize)
+        images = prepared[source, first.normalize]
+        stacked = stack if stack is not None else stacking_pays()
+        if len(group) > 1 and not stacked:
+            say(f"note: {len(group)} runs of hidden {list(first.hidden)} train one after another"
+                + (": on a CPU a stack of them trains slower (measured), stack=True forces it" if stack is None else ""))
+        for part in ([group] if stacked else [[i] for i in group]):
+            results = _train_group([configs[i] for i in part], [callbacks[i] for i in part], loaded[source], images,
+                                   say=say, verbose=verbose, overwrite=overwrite)
+            for i, result in zip(part, results):
+                outcomes[i] = result
+    diverged = [error for _, error in outcomes if isinstance(error, TrainingDiverged)]
+    if diverged and raise_diverged:
+        if len(configs) == 1:
+            raise diverged[0]
+        raise TrainingDiverged(f"{len(diverged)} of {len(configs)} runs diverged (the others finished and are written); "
+                               f"the first: {diverged[0]}") from diverged[0]
+    return [runs.load_run(run_dir) if isinstance(outcome, TrainingDiverged) else outcome
+            for run_dir, outcome in outcomes]
+
+
+def _check_together(configs: list, callbacks: list) -> None:
+    if not configs:
+        raise ConfigError("train_together needs at least one TrainConfig; got none.")
+    for config in configs:
+        if not isinstance(config, TrainConfig):
+            raise ConfigError(f"train_together takes TrainConfig objects, got {type(config).__name__}: {config!r}.")
+    if len(callbacks) != len(configs):
+        raise ConfigError(f"train_together takes one list of callbacks per config: {len(configs)} configs, "
+                          f"{len(callbacks)} lists.")
+    given = [str(Path(c.run_dir).resolve()) for c in configs if c.run_dir]
+    twice = sorted({d for d in given if given.count(d) > 1})
+    if twice:
+        raise ConfigError(f"two runs of train_together would share the run directory {twice[0]}; give each its own "
+                          f"run_dir, or none (each then gets a new folder under runs_root).")
+
+
+def _train_group(configs: list[TrainConfig], callbacks: list, dataset: Dataset, images: "_Images", *, say,
+                 verbose: bool, overwrite: bool) -> list[tuple[Path, Any]]:
+    """Write, train and record runs of one program (:func:`together_groups`) together; one alone as :func:`train`.
+
+    Returns ``(run_dir, Run or TrainingDiverged)`` per config. A run with no finished epoch leaves nothing
+    behind on any other error; one with finished epochs keeps them, and a folder the user made (``run_dir``)
+    is kept: only the files the run wrote are removed.
+    """
+    from ._backend import keras as _keras
+    from .model import build_model
+
+    made: list[tuple[Path, bool]] = []
 
     def leave_nothing_half_done() -> None:
         # A run with no finished epoch leaves nothing behind; one with finished epochs keeps them.
         # A folder the user made (--run-dir) is kept: only the files this run wrote are removed.
-        if not (run_dir / runs.CHECKPOINT).exists():
-            if existed:
-                runs.remove_artifacts(run_dir)
-            else:
-                shutil.rmtree(run_dir, ignore_errors=True)
+        for run_dir, existed in made:
+            if not (run_dir / runs.CHECKPOINT).exists():
+                if existed:
+                    runs.remove_artifacts(run_dir)
+                else:
+                    shutil.rmtree(run_dir, ignore_errors=True)
 
     def on_stuck() -> str:  # the watchdog ends the process: record what the main thread could not
         leave_nothing_half_done()
-        return _record_interrupt(run_dir) if run_dir.is_dir() else "nothing was saved."
+        return "\n".join(_record_interrupt(run_dir) for run_dir, _ in made if run_dir.is_dir()) or "nothing was saved."
 
     stop = StopRequest()
     with stop_on_signals(stop, on_stuck=on_stuck):
         try:
-            from ._backend import keras as _keras
-            from .model import build_model
-
             keras = _keras()
-            data = _Prepared(config, dataset)
-            keras.utils.set_random_seed(config.seed)
-            # A whole epoch per compiled call when training falls back to model.fit (the fast path ignores it).
-            model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
-                                steps_per_execution=-(-len(data.x) // config.batch_size))
-            _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras))
-            say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
-                f"{len(data.x):,} training images" + (f", {len(data.validation[0]):,} validation" if data.validation else ""))
-            session = _Session(run_dir, config, dataset, data, model, say, verbose, stop)
-            return _train_and_record(session, callbacks, initial_epoch=0, prior_seconds=0.0)
-        except BaseException as e:
-            if not isinstance(e, TrainingDiverged):
-                leave_nothing_half_done()
+            sessions = []
+            for i, config in enumerate(configs):
+                existed = bool(config.run_dir) and Path(config.run_dir).is_dir()
+                run_dir = runs.new_run_dir(config, overwrite=overwrite)
+                made.append((run_dir, existed))
+                if overwrite:
+                    runs.remove_artifacts(run_dir)
+                data = _Prepared(config, images)
+                keras.utils.set_random_seed(config.seed)
+                # A whole epoch per compiled call when training falls back to model.fit (the fast path ignores it).
+                model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
+                                    steps_per_execution=-(-data.n_fit // config.batch_size))
+                _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras))
+                run_say = say if len(configs) == 1 else _prefixed(say, f"[run {i + 1}/{len(configs)}]")
+                run_say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
+                        f"{data.n_fit:,} training images" + (f", {data.n_validation:,} validation" if data.n_validation else "")
+                        + ("" if len(configs) == 1 else f"  (seed {config.seed}, learning rate {config.learning_rate:g})"))
+                sessions.append(_Session(run_dir, config, dataset, data, model, run_say, verbose, stop))
+            recorders, fit_seconds = _fit(sessions, callbacks, initial_epoch=0)
+            outcomes = []
+            for session, recorder in zip(sessions, recorders):
+                try:
+                    outcomes.append((session.run_dir, _record(session, recorder, fit_seconds, initial_epoch=0,
+                                                              together=len(sessions))))
+                except TrainingDiverged as e:  # marked failed on disk; the other runs are still recorded
+                    outcomes.append((session.run_dir, e))
+            return outcomes
+        except BaseException:
+            leave_nothing_half_done()
             raise
 
 
-def check_resources(config: TrainConfig, n_train: int, n_test: int, num_classes: int, say=None) -> None:
+def _prefixed(say, prefix: str):
+    return lambda text, *a, **k: say(f"{prefix} {text}", *a, **k)
+
+
+def check_resources(config: TrainConfig, n_train: int, n_test: int, num_classes: int, say=None, *,
+                    models: int = 1) -> None:
     """Refuse, before anything is allocated, a run that cannot fit in memory or whose batch is bigger than its
-    training set; say roughly how long an epoch of a large network takes.
+    training set; say roughly how long an epoch of a large network takes. ``models``: that many networks of
+    ``config``'s shape trained together on one copy of the images (:func:`train_together`).
 
     Raises:
         ConfigError: the estimate exceeds the memory available, or ``batch_size`` exceeds the training images.
@@ -162,17 +363,21 @@ def check_resources(config: TrainConfig, n_train: int, n_test: int, num_classes:
     from .resources import PIXELS, check_fits, dense_sizes, epoch_seconds_estimate, estimate_memory
 
     layers = dense_sizes(PIXELS, config.hidden, num_classes)
-    check_fits(estimate_memory(layers, n_train=n_train, n_test=n_test, batch_size=config.batch_size),
-               f"a network with hidden layers {' '.join(str(h) for h in config.hidden)}")
+    need = estimate_memory(layers, n_train=n_train, n_test=n_test, batch_size=config.batch_size)
+    if models > 1:  # the images are shared; weights, optimizer state, checkpoints and activations are per model
+        need = dataclasses.replace(need, params=need.params * models, model_state=need.model_state * models,
+                                   activations=need.activations * models)
+    shape = f"network{'s' if models > 1 else ''} with hidden layers {' '.join(str(h) for h in config.hidden)}"
+    check_fits(need, f"{models} {shape} trained together" if models > 1 else f"a {shape}")
     n_fit = n_train - validation_count(n_train, config.validation_split)
     if config.batch_size > n_fit:
         raise ConfigError(f"batch size {config.batch_size:,} is larger than the {n_fit:,} training images"
                           f"{' left after the validation split' if config.validation_split else ''}, so every epoch "
                           f"would be a single step. Use --batch-size {min(n_fit, 32)} (the seed uses 32) or anything up "
                           f"to {n_fit:,}.")
-    seconds = epoch_seconds_estimate(layers, n_fit)
+    seconds = epoch_seconds_estimate(layers, n_fit) * models
     if say is not None and seconds > 30:
-        say(f"note: a network this size takes roughly {_duration(seconds)} per epoch on a 2-core CPU "
+        say(f"note: {f'{models} networks' if models > 1 else 'a network'} this size take{'' if models > 1 else 's'} roughly {_duration(seconds)} per epoch on a 2-core CPU "
             f"({config.epochs} epochs: about {_duration(seconds * config.epochs)}); Ctrl-C stops it and keeps finished epochs.")
 
 
@@ -216,7 +421,7 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
         from ._backend import keras as _keras
 
         keras = _keras()
-        data = _Prepared(config, dataset)
+        data = _Prepared(config, _Images(dataset, config.normalize))
         keras.utils.set_random_seed(config.seed)
         model = previous.load_model()  # weights and optimizer state of the last finished epoch
         runs.remove_derived(run_dir)  # an evaluation of the interrupted model no longer describes the run
@@ -230,20 +435,38 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
                                  prior_seconds=checkpoint.get("fit_seconds", 0.0))
 
 
-class _Prepared:
-    """The arrays a run trains and is tested on, after the shared preprocessing and the seeded split."""
+class _Images:
+    """A dataset's images after the shared preprocessing, made once for every run that trains on them."""
 
-    def __init__(self, config: TrainConfig, dataset: Dataset):
-        y_all = dataset.y_train.astype(np.int32)
-        # Split the uint8 images (a quarter of the float32 bytes), then make each part the model's input once.
-        (x_fit, self.y), validation = split_validation(dataset.x_train, y_all, config.validation_split, config.seed)
-        # On JAX the training images become float32 on the device: one float32 copy, not a host and a device one.
+    def __init__(self, dataset: Dataset, normalize: bool):
+        # On JAX the training images become float32 on the device: one float32 copy in the process, not a host
+        # copy and a device copy (see preprocess.prepare_on_device; the same bits).
         on_jax = os.environ.get("KERAS_BACKEND", "jax") == "jax"
-        self.x = (prepare_on_device if on_jax else prepare_images)(x_fit, normalized=config.normalize)
-        self.validation = None if validation is None else (
-            prepare_images(validation[0], normalized=config.normalize), validation[1])
-        self.x_test = prepare_images(dataset.x_test, normalized=config.normalize)
+        self.x = (prepare_on_device if on_jax else prepare_images)(dataset.x_train, normalized=normalize)
+        self.y = dataset.y_train.astype(np.int32)
+        self.x_test = prepare_images(dataset.x_test, normalized=normalize)
         self.y_test = dataset.y_test.astype(np.int32)
+
+
+class _Prepared:
+    """What one run trains and is tested on: the shared images, and its seeded split of them as indices.
+
+    ``validation`` is ``(x, y, index)`` (what the evaluation takes) or None; :meth:`training_set` copies
+    the fitted images out only for a run trained alone on a split.
+    """
+
+    def __init__(self, config: TrainConfig, images: _Images):
+        self.images = images
+        self.fit_index, self.val_index = validation_indices(len(images.y), config.validation_split, config.seed)
+        self.n_fit = len(images.y) if self.fit_index is None else len(self.fit_index)
+        self.n_validation = 0 if self.val_index is None else len(self.val_index)
+        self.validation = None if self.val_index is None else (images.x, images.y, self.val_index)
+        self.x_test, self.y_test = images.x_test, images.y_test
+
+    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.fit_index is None:
+            return self.images.x, self.images.y
+        return self.images.x[self.fit_index], self.images.y[self.fit_index]
 
 
 def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
@@ -262,7 +485,7 @@ def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras
         "backend": keras.backend.backend(),
         "versions": runs.versions(),
         "dataset": {"name": dataset.name, "source": dataset.source, "verified": dataset.verified,
-                    "train": len(data.x), "validation": 0 if data.validation is None else len(data.validation[0]),
+                    "train": data.n_fit, "validation": data.n_validation,
                     "test": len(data.x_test)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": runs.command_line(),
@@ -296,14 +519,15 @@ class _Session:
 
 def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initial_epoch: int,
                       prior_seconds: float) -> runs.Run:
-    """Train the epochs left, then measure and write the results. Each epoch is recorded as it ends
+    """Train the epochs left, then measure and write the results (:func:`_record`)."""
+    (recorder,), fit_seconds = _fit([session], [user_callbacks], initial_epoch=initial_epoch)
+    return _record(session, recorder, fit_seconds + prior_seconds, initial_epoch=initial_epoch)
+
+
+def _record(session: _Session, recorder, fit_seconds: float, *, initial_epoch: int, together: int = 1) -> runs.Run:
+    """Measure and write a trained run's results. Each epoch was recorded as it ended
     (:mod:`fashion_lab.recording`); what is written once at the end is here, in order."""
     run_dir, config = session.run_dir, session.config
-    from .plots import import_in_background
-
-    import_in_background()  # the plots at the end need matplotlib: import it while the epochs run
-    recorder, fit_seconds = _fit(session, user_callbacks, initial_epoch=initial_epoch)
-    fit_seconds += prior_seconds
     history = runs.read_history(run_dir / runs.HISTORY)  # every epoch, those before a resume included
     epoch_seconds = history.pop("epoch_seconds", [])
     history.pop("samples_per_second", None)
@@ -311,6 +535,8 @@ def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initi
         raise _mark_diverged(session, recorder.diverged_epoch, epochs_run=len(history.get("loss", [])))
 
     metrics = _final_metrics(session, history, fit_seconds, initial_epoch)
+    if together > 1:
+        metrics["trained_together"] = together
     if config.keeps_best_epoch:  # EarlyStopping restored the best epoch's weights
         runs.save_model(session.model, run_dir)  # the per-epoch checkpoint holds the last epoch's weights, not the best
     _atomic.write_json(run_dir / runs.METRICS, metrics)
@@ -323,7 +549,8 @@ def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initi
     epochs_run = metrics["epochs_run"]
     session.say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
                 f"({epochs_run} epoch{'s' if epochs_run != 1 else ''}{', stopped early' if metrics['stopped_early'] else ''}, "
-                f"fit {fit_seconds:.1f}s, {metrics['samples_per_second']:,.0f} samples/s)")
+                f"fit {fit_seconds:.1f}s{f' for {together} runs together' if together > 1 else ''}, "
+                f"{metrics['samples_per_second']:,.0f} samples/s)")
     chance = 1 / len(session.dataset.classes)
     if not config.normalize and metrics["test_accuracy"] < 1.5 * chance:
         session.say(f"note: test accuracy {metrics['test_accuracy']:.4f} is chance level ({chance:.2f}): with raw 0-255 "
@@ -335,33 +562,59 @@ def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initi
                     epoch_seconds=epoch_seconds)
 
 
-def _fit(session: _Session, user_callbacks: Sequence[Any], *, initial_epoch: int):
-    """Run the epochs from ``initial_epoch``; returns the recorder and the seconds the fit took.
+def _fit(sessions: list[_Session], user_callbacks: list, *, initial_epoch: int):
+    """Run the epochs from ``initial_epoch``: one session alone, several of one program together.
 
-    A stop signal raises :class:`TrainingInterrupted` once the finished epochs' files are on disk.
+    Returns the sessions' recorders and the seconds the fit took. A stop signal raises
+    :class:`TrainingInterrupted` once every session's finished epochs are on disk.
     """
+    from .plots import import_in_background
     from .recording import EpochRecorder
 
-    config, data = session.config, session.data
-    recorder = EpochRecorder(session.run_dir, session.stop, samples_per_epoch=len(data.x), resumed=initial_epoch > 0,
-                             say=session.say if session.verbose else None)
+    import_in_background()  # the plots at the end need matplotlib: import it while the epochs run
+    first, data = sessions[0], sessions[0].data
+    recorders = [EpochRecorder(s.run_dir, s.stop, samples_per_epoch=s.data.n_fit, resumed=initial_epoch > 0,
+                               say=s.say if s.verbose else None) for s in sessions]
     # The recorder comes first: an epoch is on disk before any stop rule or user callback sees it.
-    callbacks = [recorder, *_stop_callbacks(config, session.verbose), *user_callbacks]
+    callbacks = [[recorder, *_stop_callbacks(s.config, s.verbose), *user]
+                 for s, recorder, user in zip(sessions, recorders, user_callbacks)]
+    config = first.config
     start = time.perf_counter()
     try:
         # One compiled call per epoch with the data on the device (see _fastfit); falls back to
         # model.fit on other backends or when a callback wants per-batch events.
-        _fastfit.fit(session.model, data.x, data.y, epochs=config.epochs, initial_epoch=initial_epoch,
-                     batch_size=config.batch_size, seed=config.seed, validation_data=data.validation,
-                     validation_batch_size=EVAL_BATCH, callbacks=callbacks)
+        if len(sessions) == 1:
+            x, y = data.training_set()
+            _fastfit.fit(first.model, x, y, epochs=config.epochs, initial_epoch=initial_epoch,
+                         batch_size=config.batch_size, seed=config.seed, validation_data=data.validation,
+                         validation_batch_size=EVAL_BATCH, callbacks=callbacks[0])
+        else:
+            _fit_together(sessions, callbacks, initial_epoch=initial_epoch)
     except KeyboardInterrupt:
-        _finish_writes(recorder)
-        raise TrainingInterrupted(_record_interrupt(session.run_dir)) from None
+        for recorder in recorders:
+            _finish_writes(recorder)
+        raise TrainingInterrupted("\n".join(_record_interrupt(s.run_dir) for s in sessions)) from None
     except BaseException:
-        _finish_writes(recorder)
+        for recorder in recorders:
+            _finish_writes(recorder)
         raise
-    recorder.checkpoint.wait()
-    return recorder, time.perf_counter() - start
+    for recorder in recorders:
+        recorder.checkpoint.wait()
+    return recorders, time.perf_counter() - start
+
+
+def _fit_together(sessions: list[_Session], callbacks: list, *, initial_epoch: int) -> None:
+    """:func:`_fastfit.fit_many` over the sessions' models: the images once, each run's split as indices."""
+    images, config, models = sessions[0].data.images, sessions[0].config, [s.model for s in sessions]
+    split = sessions[0].data.fit_index is not None
+    indices = [s.data.fit_index for s in sessions] if split else None
+    problem = _fastfit.why_not_together(models, images.x, images.y, config.batch_size, callbacks, indices)
+    if problem is not None:
+        sessions[0].say(f"note: these {len(sessions)} runs train one after another: {problem}")
+    _fastfit.fit_many(models, images.x, images.y, epochs=config.epochs, initial_epoch=initial_epoch,
+                      batch_size=config.batch_size, seeds=[s.config.seed for s in sessions], indices=indices,
+                      validation_data=[s.data.validation for s in sessions] if split else None,
+                      validation_batch_size=EVAL_BATCH, callbacks=callbacks)
 
 
 def _finish_writes(recorder) -> None:
@@ -397,7 +650,7 @@ def _final_metrics(session: _Session, history: dict[str, list[float]], fit_secon
     config, data, model = session.config, session.data, session.model
     epochs_run = len(history.get("loss", []))
     test = _fasteval.evaluate(model, data.x_test, data.y_test, batch_size=EVAL_BATCH)
-    on_train = _fasteval.evaluate(model, data.x, data.y, batch_size=EVAL_BATCH)
+    on_train = _fasteval.evaluate(model, data.images.x, data.images.y, data.fit_index, batch_size=EVAL_BATCH)
     metrics = {
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
@@ -406,7 +659,7 @@ def _final_metrics(session: _Session, history: dict[str, list[float]], fit_secon
         "epochs_run": epochs_run,
         "stopped_early": epochs_run < config.epochs,
         "fit_seconds": round(fit_seconds, 4),
-        "samples_per_second": round(len(data.x) * epochs_run / fit_seconds, 1),
+        "samples_per_second": round(data.n_fit * epochs_run / fit_seconds, 1),
         "params": int(model.count_params()),
         "interrupted": False,
     }

@@ -227,20 +227,24 @@ def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> d
     from .. import _fastfit
 
     raw = []
+    together = opts.together and opts.repeats > 1  # train_together still trains big networks one after another
     for size in opts.hidden:
         # The first seed of each size compiles its training epoch (and its first epoch is timed with it),
-        # even when this process trained that architecture before; later seeds reuse it.
+        # even when this process trained that architecture before; later seeds reuse it. Seeds trained
+        # together compile one program for all of them.
         _fastfit.forget_compiled()
-        for r in range(opts.repeats):
-            seed = opts.seed + r
-            config = opts.train_config(hidden=(size,), seed=seed)
-            m = measure.train_one(config, dataset, folder, f"h{size}-seed{seed}", verbose=False)
-            row = {"hidden": size, "seed": seed, **{k: m[k] for k in ("run", *_SIZE_METRICS)}}
+        seeds = [opts.seed + r for r in range(opts.repeats)]
+        measured = measure.train_many([opts.train_config(hidden=(size,), seed=seed) for seed in seeds], dataset, folder,
+                                      [f"h{size}-seed{seed}" for seed in seeds], together=together)
+        for seed, m in zip(seeds, measured):
+            row = {"hidden": size, "seed": seed, "trained_together": m["trained_together"],
+                   **{k: m[k] for k in ("run", *_SIZE_METRICS)}}
             raw.append(row)
             later = (f"then {m['seconds_per_epoch']:.2f}s/epoch ({m['samples_per_second']:,.0f} samples/s)"
                      if m["seconds_per_epoch"] is not None else "no later epoch")
             say(f"  hidden {size:>5} (seed {seed}): {m['params']:>9,} params, first epoch {m['first_epoch_seconds']:.2f}s, "
-                f"{later}, validation accuracy {m['validation_accuracy']:.4f}, test {m['test_accuracy']:.4f}")
+                f"{later}{f', per model of {len(seeds)} together' if m['trained_together'] > 1 else ''}, "
+                f"validation accuracy {m['validation_accuracy']:.4f}, test {m['test_accuracy']:.4f}")
     # Parameters are one number per size. Later seeds of a size reuse the first seed's compiled epoch
     # (fashion_lab._fastfit), so only the first seed's first epoch includes compilation: that one is the
     # size's "first epoch" figure. Both come from each size's first run; the rest are averaged over seeds.
@@ -265,9 +269,23 @@ def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> d
                     f"{p['measured_validation_accuracy']:.4f}" if p["measured_validation_accuracy"] is not None else None]
         say(f"prediction for {p['hidden']} units: {', '.join(x for x in parts if x)}"
             + (f" (measured {', '.join(x for x in measured if x)})" if any(measured) else ""))
-    repeats_note = (f" Mean ± standard deviation over {opts.repeats} seeds; the first epoch is the first seed's, the"
-                    f" one that compiles: later seeds of a size reuse its compiled training step, so their first epoch"
-                    f" and fit seconds leave compilation out." if opts.repeats > 1 else "")
+    stacked = sorted({r["hidden"] for r in raw if r["trained_together"] > 1})
+    if stacked:
+        alone = [size for size in opts.hidden if size not in stacked]
+        repeats_note = (f" Mean ± standard deviation over {opts.repeats} seeds. The seeds of "
+                        f"{'every size' if not alone else 'sizes ' + ', '.join(map(str, stacked))} were trained together,"
+                        f" as one compiled program per size (fashion_lab.train_together; the same weights and histories"
+                        f" as one after another), so their times are per model: the joint program's divided by"
+                        f" {opts.repeats}, its first epoch including the one compilation."
+                        + (f" Sizes {', '.join(map(str, alone))} were trained one after another: their first epoch is"
+                           f" the first seed's, the one that compiles." if alone else "")
+                        + " --one-by-one times every seed alone.")
+    elif opts.repeats > 1:
+        repeats_note = (f" Mean ± standard deviation over {opts.repeats} seeds; the first epoch is the first seed's, the"
+                        f" one that compiles: later seeds of a size reuse its compiled training step, so their first"
+                        f" epoch and fit seconds leave compilation out.")
+    else:
+        repeats_note = ""
     columns = [
         column("hidden", "hidden units", "int"), column("params", "parameters", "int"),
         column("first_epoch_seconds", "first epoch s (with compile)", "f2"),

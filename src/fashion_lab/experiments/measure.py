@@ -44,20 +44,48 @@ def train_one(config: TrainConfig, dataset, folder: Path, name: str, verbose: bo
     ``seconds_per_epoch`` is the mean of the later epochs: None (and ``samples_per_second`` too) when the run had
     only one epoch, which leaves no later epoch to time.
     """
-    from ..training import train, validation_count
+    return train_many([config], dataset, folder, [name], verbose=verbose)[0]
 
+
+def train_many(configs: list[TrainConfig], dataset, folder: Path, names: list[str], verbose: bool = False, *,
+               together: bool = True) -> list[dict[str, Any]]:
+    """Train models into ``folder/runs/<name>`` and measure each as :func:`train_one` does.
+
+    With ``together`` (and more than one config), models of one shape that differ in seed or learning
+    rate go to :func:`fashion_lab.train_together`, which trains them as one compiled program where that
+    pays (small networks), with the same weights and histories as one after another. The time figures of
+    models trained so are per model: the joint program's divided by the number of models trained
+    together (``trained_together`` in each result, 1 for a model trained alone).
+    """
+    from ..training import train, train_together
+
+    configs = [config.replace(run_dir=str(folder / "runs" / name), name=name) for config, name in zip(configs, names)]
+    together = together and len(configs) > 1
     clear_keras()
-    run = train(config.replace(run_dir=str(folder / "runs" / name), name=name), dataset=dataset, verbose=verbose)
-    # A run read back from disk has its epoch times from history.csv, for a train() that does not return them.
-    seconds = run.epoch_seconds
+    if together:
+        trained = train_together(configs, dataset=dataset, verbose=verbose)
+    else:
+        trained = []
+        for config in configs:
+            clear_keras()
+            trained.append(train(config, dataset=dataset, verbose=verbose))
+    return [_measurements(run, config, dataset, run.metrics.get("trained_together", 1))
+            for run, config in zip(trained, configs)]
+
+
+def _measurements(run, config: TrainConfig, dataset, share: int) -> dict[str, Any]:
+    """A trained run's numbers; its times divided by ``share``, the models that trained together with it."""
+    from ..training import validation_count
+
+    seconds = [s / share for s in run.epoch_seconds]
     later = seconds[1:]
     per_epoch = float(np.mean(later)) if later else None
     fit_images = len(dataset.x_train) - validation_count(len(dataset.x_train), config.validation_split)
     return {
-        "run": str(Path("runs") / name),
+        "run": str(Path("runs") / config.name),
         "params": run.metrics["params"],
         "epochs_run": run.metrics["epochs_run"],
-        "fit_seconds": run.metrics["fit_seconds"],
+        "fit_seconds": run.metrics["fit_seconds"] / share,
         "first_epoch_seconds": float(seconds[0]),
         "seconds_per_epoch": per_epoch,
         "samples_per_second": fit_images / per_epoch if per_epoch else None,
@@ -68,10 +96,11 @@ def train_one(config: TrainConfig, dataset, folder: Path, name: str, verbose: bo
         "test_loss": run.metrics["test_loss"],
         "test_accuracy": run.metrics["test_accuracy"],
         "stopped_early": run.metrics["stopped_early"],
+        "trained_together": share,
         "history": run.history,
         "epoch_seconds": list(seconds),
         "metrics": run.metrics,
     }
 
 
-__all__ = ["check_configs", "clear_keras", "train_one"]
+__all__ = ["check_configs", "clear_keras", "train_many", "train_one"]

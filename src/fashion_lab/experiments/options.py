@@ -31,6 +31,10 @@ class ExperimentOptions:
         repeats: ``layer-size`` only: train each size this many times with seeds ``seed, seed+1, ...``.
             Defaults to 1.
         predict: ``layer-size`` only: sizes whose time per epoch and accuracy to predict. Defaults to none.
+        together: ``layer-size`` with ``repeats``: give a size's seeds to :func:`fashion_lab.train_together`,
+            which trains them as one compiled program where that pays (not on a CPU; same results, time
+            figures per model amortised). False trains them one after another, each timed alone.
+            Defaults to True.
         restore_best: ``epochs`` only: end with the weights of the epoch with the lowest validation loss.
             Defaults to False.
         target: ``callback`` only: the training accuracy to reach, in (0, 1]. Defaults to 0.85.
@@ -53,6 +57,7 @@ class ExperimentOptions:
     epochs: int | None = None
     repeats: int | None = None
     predict: tuple[int, ...] = ()
+    together: bool = True
     restore_best: bool = False
     target: float | None = None
     validation_split: float = 0.1  # experiments compare models on held-out images, so they always hold some out
@@ -94,6 +99,7 @@ class ExperimentOptions:
         """These options for experiment ``name``: its defaults filled in, options it does not use refused."""
         spec = get_experiment(name)
         for option, given in (("repeats", self.repeats is not None), ("predict", bool(self.predict)),
+                              ("one_by_one", not self.together),
                               ("restore_best", self.restore_best), ("target", self.target is not None),
                               ("epochs", self.epochs is not None)):
             if given and option not in spec.options:

@@ -62,7 +62,7 @@ class Experiment:
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("layer-size", "Layer size: parameters, speed and accuracy",
                "how the size of the hidden layer changes the parameters, the time per epoch and the accuracy",
-               {"hidden": LAYER_SIZES, "epochs": 5, "repeats": 1}, frozenset({"repeats", "predict", "epochs"})),
+               {"hidden": LAYER_SIZES, "epochs": 5, "repeats": 1}, frozenset({"repeats", "predict", "one_by_one", "epochs"})),
     Experiment("epochs", "Epochs: when does the network start to overfit?",
                "train and validation loss per epoch, the best epoch and the train-validation gap",
                {"hidden": TrainConfig.hidden, "epochs": 30}, frozenset({"restore_best", "epochs"})),
