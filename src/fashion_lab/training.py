@@ -103,6 +103,8 @@ def train(
     dataset: Dataset | None = None,
     verbose: bool = True,
     overwrite: bool = False,
+    test: bool = True,
+    tensorboard: bool = True,
 ) -> runs.Run:
     """Train a network as ``config`` says, write its run directory, and return the :class:`~fashion_lab.runs.Run`.
 
@@ -116,6 +118,10 @@ def train(
         dataset: an already loaded :class:`Dataset`; defaults to loading ``config.dataset``.
         verbose: print the data source, one line per epoch and the results. Defaults to True.
         overwrite: allow ``config.run_dir`` to be a folder that already holds files. Defaults to False.
+        test: evaluate the test set at the end. False holds it out: ``metrics.json`` then has no test numbers
+            and says ``"test_held_out": true`` (a sweep's trials; only the chosen one is tested). Defaults to True.
+        tensorboard: also write TensorBoard event files into ``run_dir/tensorboard`` (see
+            :mod:`fashion_lab.tensorboard_log`). Defaults to True.
 
     Returns:
         The run: ``run.dir``, ``run.history`` (per-epoch lists), ``run.metrics`` (as in ``metrics.json``),
@@ -142,10 +148,10 @@ def train(
         # A whole epoch per compiled call when training falls back to model.fit (the fast path ignores it).
         model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
                             steps_per_execution=-(-len(data.x) // config.batch_size))
-        _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras))
+        _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras, test=test))
         say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
             f"{len(data.x):,} training images" + (f", {len(data.validation[0]):,} validation" if data.validation else ""))
-        session = _Session(run_dir, config, dataset, data, model, say, verbose)
+        session = _Session(run_dir, config, dataset, data, model, say, verbose, test=test, tensorboard=tensorboard)
         return _train_and_record(session, callbacks, initial_epoch=0, prior_seconds=0.0)
     except BaseException as e:
         # A run with no finished epoch leaves nothing behind; one with finished epochs keeps them.
@@ -159,10 +165,11 @@ def train(
 
 
 def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Dataset | None = None,
-           verbose: bool = True) -> runs.Run:
+           verbose: bool = True, tensorboard: bool = True) -> runs.Run:
     """Continue an interrupted run from its last finished epoch, with the optimizer state it had.
 
     With the same seed, the finished run's history equals that of a run that was never interrupted.
+    A run that held its test set out (``train(..., test=False)``) still holds it out.
 
     Example:
         >>> run = resume("runs/20261127-101500-fashion_mnist-h128")  # doctest: +SKIP
@@ -196,7 +203,8 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
     # derives each epoch's order from the seed and the epoch number.
     np.random.set_state(_rng_from_json(checkpoint["numpy_rng"]))
     say(f"resuming {run_dir} after epoch {checkpoint['epoch']} of {config.epochs}")
-    session = _Session(run_dir, config, dataset, data, model, say, verbose)
+    session = _Session(run_dir, config, dataset, data, model, say, verbose,
+                       test=not previous.info.get("test_held_out", False), tensorboard=tensorboard)
     return _train_and_record(session, callbacks, initial_epoch=checkpoint["epoch"],
                              prior_seconds=checkpoint.get("fit_seconds", 0.0))
 
@@ -226,8 +234,8 @@ def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
     return dataset
 
 
-def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras) -> dict[str, Any]:
-    return {
+def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras, *, test: bool) -> dict[str, Any]:
+    record = {
         "config": config.to_dict(),
         "backend": keras.backend.backend(),
         "versions": versions(),
@@ -237,6 +245,9 @@ def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": _command_line(),
     }
+    if not test:
+        record["test_held_out"] = True  # resume keeps it out too
+    return record
 
 
 def _rng_from_json(data: list):
@@ -275,6 +286,8 @@ class _Session:
     model: Any
     say: Callable[..., None]
     verbose: bool
+    test: bool = True  # evaluate the test set at the end (False: held out, e.g. a sweep's trial)
+    tensorboard: bool = True  # write TensorBoard event files
 
 
 def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initial_epoch: int,
@@ -288,6 +301,8 @@ def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initi
     epoch_seconds = history.pop("epoch_seconds", [])
     history.pop("samples_per_second", None)
     if recorder.diverged_epoch is not None:
+        if recorder.events is not None:
+            recorder.events.close()
         raise _mark_diverged(session, recorder.diverged_epoch, epochs_run=len(history.get("loss", [])))
 
     metrics = _final_metrics(session, history, fit_seconds, initial_epoch)
@@ -298,11 +313,18 @@ def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initi
     from .report import write_run_report
 
     plot_curves(history, run_dir / runs.CURVES, title=f"{session.dataset.name}, hidden {list(config.hidden)}")
+    if recorder.events is not None:
+        _log_images(session, recorder.events, metrics)
     write_run_report(run_dir)
 
     epochs_run = metrics["epochs_run"]
-    session.say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
-                f"({epochs_run} epoch{'s' if epochs_run != 1 else ''}{', stopped early' if metrics['stopped_early'] else ''}, "
+    if session.test:
+        result = f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}"
+    else:
+        result = (f"validation accuracy {metrics['validation_accuracy']:.4f}, test set held out"
+                  if "validation_accuracy" in metrics else "test set held out")
+    session.say(f"{result} ({epochs_run} epoch{'s' if epochs_run != 1 else ''}"
+                f"{', stopped early' if metrics['stopped_early'] else ''}, "
                 f"fit {fit_seconds:.1f}s, {metrics['samples_per_second']:,.0f} samples/s)")
     session.say(f"results: {run_dir}")
     return runs.Run(dir=run_dir, config=config, history=history, metrics=metrics, model=session.model,
@@ -316,11 +338,13 @@ def _fit(session: _Session, user_callbacks: Sequence[Any], *, initial_epoch: int
     """
     from .checkpoint import StopRequest
     from .recording import EpochRecorder
+    from .tensorboard_log import TensorBoardLog
 
     config, data = session.config, session.data
     stop = StopRequest()
+    events = TensorBoardLog(session.run_dir, first_step=initial_epoch + 1) if session.tensorboard else None
     recorder = EpochRecorder(session.run_dir, stop, samples_per_epoch=len(data.x), resumed=initial_epoch > 0,
-                             say=session.say if session.verbose else None)
+                             say=session.say if session.verbose else None, events=events)
     # The recorder comes first: an epoch is on disk before any stop rule or user callback sees it.
     callbacks = [recorder, *_stop_callbacks(config, session.verbose), *user_callbacks]
     start = time.perf_counter()
@@ -346,6 +370,8 @@ def _finish_writes(recorder) -> None:
 
     If that write failed, checkpoint.json still describes the epoch before, whose model.keras is intact.
     """
+    if recorder.events is not None:
+        recorder.events.close()  # the finished epochs' TensorBoard events are on disk too
     try:
         recorder.checkpoint.wait()
     except Exception as e:
@@ -370,14 +396,17 @@ def _mark_diverged(session: _Session, epoch: int, epochs_run: int) -> TrainingDi
 
 def _final_metrics(session: _Session, history: dict[str, list[float]], fit_seconds: float,
                    initial_epoch: int) -> dict[str, Any]:
-    """metrics.json: the test and training sets evaluated once, with the fit's figures."""
+    """metrics.json: the test (unless held out) and training sets evaluated once, with the fit's figures."""
     config, data, model = session.config, session.data, session.model
     epochs_run = len(history.get("loss", []))
-    test = _fasteval.evaluate(model, data.x_test, data.y_test, batch_size=EVAL_BATCH)
+    metrics: dict[str, Any] = {}
+    if session.test:
+        test = _fasteval.evaluate(model, data.x_test, data.y_test, batch_size=EVAL_BATCH)
+        metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
+    else:
+        metrics["test_held_out"] = True
     on_train = _fasteval.evaluate(model, data.x, data.y, batch_size=EVAL_BATCH)
-    metrics = {
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
+    metrics.update({
         "train_accuracy": on_train["accuracy"],
         "train_loss": on_train["loss"],
         "epochs_run": epochs_run,
@@ -386,7 +415,7 @@ def _final_metrics(session: _Session, history: dict[str, list[float]], fit_secon
         "samples_per_second": round(len(data.x) * epochs_run / fit_seconds, 1),
         "params": int(model.count_params()),
         "interrupted": False,
-    }
+    })
     if data.validation is not None and "val_accuracy" in history:
         metrics["validation_accuracy"] = history["val_accuracy"][-1]
         metrics["validation_loss"] = history["val_loss"][-1]
@@ -399,6 +428,33 @@ def _final_metrics(session: _Session, history: dict[str, list[float]], fit_secon
         metrics.update(restored_best=True, validation_accuracy=history["val_accuracy"][best],
                        validation_loss=history["val_loss"][best])
     return metrics
+
+
+def _log_images(session: _Session, events, metrics: dict[str, Any]) -> None:
+    """The end of a run in TensorBoard: curves.png and the confusion matrix of the validation split (else of
+    the test set, when it was tested), at the last epoch; then the event files are closed."""
+    import tempfile
+
+    from .evaluation import confusion_matrix
+    from .plots import plot_confusion
+
+    step = metrics["epochs_run"]
+    try:
+        events.image("curves", session.run_dir / runs.CURVES, step)
+        split, xy = (("validation", session.data.validation) if session.data.validation is not None
+                     else ("test", (session.data.x_test, session.data.y_test)) if session.test else (None, None))
+        if split is not None:
+            x, y = xy
+            predicted = _fasteval.probabilities(session.model, x, batch_size=10_000).argmax(axis=1)
+            matrix = confusion_matrix(y, predicted, len(session.dataset.classes))
+            accuracy = float(np.trace(matrix) / max(1, matrix.sum()))
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "confusion.png"
+                plot_confusion(matrix, session.dataset.classes, path,
+                               title=f"{session.dataset.name} {split} split, accuracy {accuracy:.4f}")
+                events.image("confusion", path.read_bytes(), step, split="validation" if split == "validation" else "train")
+    finally:
+        events.close()
 
 
 def _record_interrupt(run_dir: Path) -> str:
