@@ -119,9 +119,23 @@ def _optuna():
     return optuna
 
 
+def driver_url(url: str) -> str:
+    """``url`` with the PostgreSQL driver this package installs (psycopg 3) when it names none.
+
+    Example:
+        >>> driver_url("postgresql://me@db:5432/sweeps")
+        'postgresql+psycopg://me@db:5432/sweeps'
+    """
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
 def open_storage(url: str, settings: SweepSettings):
     """Optuna's RDB storage at ``url`` with heartbeats, and failed trials retried once."""
     optuna = _optuna()
+    url = driver_url(url)
     engine: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine = {"connect_args": {"timeout": 60}}  # workers wait for each other's writes instead of failing
@@ -260,7 +274,8 @@ def process_start(pid: int) -> str | None:
 def worker_identity(worker: int) -> dict[str, Any]:
     """What a claimed trial records about the worker running it (to find it dead later)."""
     pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "pid_start": process_start(pid), "worker": worker}
+    return {"host": socket.gethostname(), "pid": pid, "pid_start": process_start(pid), "worker": worker,
+            "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
 
 
 def fail_dead_trials(study, storage, settings: SweepSettings) -> list[int]:
