@@ -307,7 +307,7 @@ def test_two_workers_share_a_postgresql_study(tmp_path, synthetic_dir, postgres_
     a, b = tmp_path / "machine-a", tmp_path / "machine-b"
     procs = [_sweep_process(space, folder, trials=4, workers=1, storage=postgres_url) for folder in (a, b)]
     outputs = [p.communicate(timeout=240)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(outputs)
     from sqlalchemy.engine import make_url  # noqa: F401 - psycopg is the driver (postgresql+psycopg)
     from fashion_lab.sweep.study import driver_url
 

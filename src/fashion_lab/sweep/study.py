@@ -135,24 +135,28 @@ def driver_url(url: str) -> str:
 def open_storage(url: str, settings: SweepSettings):
     """Optuna's RDB storage at ``url`` with heartbeats, and failed trials retried once."""
     optuna = _optuna()
-    url = driver_url(url)
     engine: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine = {"connect_args": {"timeout": 60}}  # workers wait for each other's writes instead of failing
     elif url.startswith(("postgresql", "postgres")):
         engine = {"pool_pre_ping": True}
-    try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine, heartbeat_interval=settings.heartbeat_seconds,
-            grace_period=settings.grace_seconds,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
-    except ImportError as e:
-        raise ConfigError(f"storage {shown_url(url)} needs a database driver that is not installed ({e}); for "
-                          f"PostgreSQL: pip install 'fashion-lab[sweep]' (psycopg).") from None
-    except Exception as e:  # sqlalchemy's errors: a server that does not answer, a wrong password, a bad URL
-        raise ConfigError(f"cannot open the study storage {shown_url(url)}: {type(e).__name__}: "
-                          f"{str(e).splitlines()[0] if str(e) else ''}. Check the URL (e.g. "
-                          f"postgresql://user:password@host:5432/dbname) and that the server is running.") from None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(
+                driver_url(url), engine_kwargs=engine, heartbeat_interval=settings.heartbeat_seconds,
+                grace_period=settings.grace_seconds,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+        except ImportError as e:
+            raise ConfigError(f"storage {shown_url(url)} needs a database driver that is not installed ({e}); for "
+                              f"PostgreSQL: pip install 'fashion-lab[sweep]' (psycopg).") from None
+        except Exception as e:  # sqlalchemy's errors: a server that does not answer, a wrong password, a bad URL
+            # Machines joining a new database at once race to create Optuna's tables; the loser finds them made.
+            if type(e).__name__ == "IntegrityError" and attempt < 4:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise ConfigError(f"cannot open the study storage {shown_url(url)}: {type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}. Check the URL (e.g. "
+                              f"postgresql://user:password@host:5432/dbname) and that the server is running.") from None
 
 
 def make_sampler(settings: SweepSettings, space, stream: int = 0):
