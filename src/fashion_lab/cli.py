@@ -20,69 +20,69 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .config import MAX_SEED
-from .errors import ConfigError, FashionLabError
+from .config import MAX_SEED, TrainConfig
+from .dataset_specs import DATASETS
+from .errors import ConfigError, FashionLabError, InvalidValue
+from .experiments.options import ExperimentOptions
+from .experiments.registry import EXPERIMENTS
+from .validate import fraction, positive_int, positive_number, whole_number
 
-DATASET_NAMES = ("fashion_mnist", "mnist")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+# Everything above is light (no NumPy, no Keras), so `fashion-lab --help` answers at once; defaults and
+# choices come from TrainConfig, ExperimentOptions and the two registries, each written once there.
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
-    return value
+def _arg(check, convert, **kwargs):
+    """An argparse ``type`` from a :mod:`fashion_lab.validate` check: the text is converted, then checked; a
+    failure says the check's rule about the text as typed (``--epochs: must be a positive integer, got '0'``)."""
 
-
-def _seed(text: str) -> int:
-    value = _non_negative_int(text)
-    if value >= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED - 1}, got {text!r}")
-    return value
-
-
-def _number(low: float, high: float, low_open: bool, high_open: bool, hint: str):
-    interval = ("(" if low_open else "[") + f"{low:g}, {high:g}" + (")" if high_open else "]")
-
-    def parse(text: str) -> float:
+    def parse(text: str):
         try:
-            value = float(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number in {interval}, got {text!r}; {hint}") from None
-        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-        if not ok:
-            raise argparse.ArgumentTypeError(f"must be in {interval}, got {text!r}; {hint}")
-        return value
+            value = text  # not a number at all: the check refuses it in its own words
+        try:
+            return check("argument", value, **kwargs)
+        except InvalidValue as e:
+            raise argparse.ArgumentTypeError(e.describe(text)) from None
 
     return parse
 
 
-_target = _number(0, 1, True, False, "for 60% pass 0.6")
-_split = _number(0, 1, True, True, "for 10% pass 0.1")
-_positive_float = _number(0, float("inf"), True, True, "for example 0.001")
+_positive_int = _arg(positive_int, int)
+_non_negative_int = _arg(whole_number, int)
+_seed = _arg(whole_number, int, below=MAX_SEED)
+_target = _arg(fraction, float, low_open=True, high_open=False, example="for 60% pass 0.6")
+_split = _arg(fraction, float, low_open=True, high_open=True, example="for 10% pass 0.1")
+_learning_rate = _arg(positive_number, float, example="the seed uses 0.001")
+_loss_target = _arg(positive_number, float, example="for example 0.3")
+
+
+def _shown(value) -> str:
+    """A default as it is typed on the command line: ``(16, 32)`` -> ``16 32``."""
+    return " ".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="fashion_mnist", choices=DATASET_NAMES,
-                   help="fashion_mnist (default) or mnist (digits)")
+    g.add_argument("--dataset", default=TrainConfig.dataset, choices=tuple(DATASETS),
+                   help=" or ".join(f"{name} ({spec.title})" for name, spec in DATASETS.items())
+                        + f"; default: {TrainConfig.dataset}")
     g.add_argument("--data-dir", metavar="DIR",
                    help="folder with the four IDX files (.gz or not); default: $FASHION_LAB_DATA, the cache, "
                         "~/.keras/datasets, /usr/share/datasets, then a download")
     g.add_argument("--no-verify", dest="verify", action="store_false",
                    help="do not check files against the pinned SHA-256 (only for your own data in IDX format)")
+
+
+def _add_step_args(g, defaults) -> None:
+    """--batch-size, --learning-rate and --seed, with the defaults of ``defaults`` (TrainConfig or ExperimentOptions)."""
+    g.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size,
+                   help=f"images per step (default: {defaults.batch_size})")
+    g.add_argument("--learning-rate", type=_learning_rate, default=defaults.learning_rate,
+                   help=f"Adam learning rate (default: {defaults.learning_rate})")
+    g.add_argument("--seed", type=_seed, default=defaults.seed,
+                   help=f"random seed for the split, the weights and the shuffling; same seed, same history "
+                        f"(default: {defaults.seed})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,20 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(config.json, history.csv, metrics.json, model.keras, curves.png).")
     _add_data_args(p)
     g = p.add_argument_group("model and training")
-    g.add_argument("--hidden", type=_positive_int, nargs="+", default=[128], metavar="N",
-                   help="hidden layer sizes, e.g. --hidden 512 256 (default: 128)")
-    g.add_argument("--epochs", type=_positive_int, default=5, help="training epochs (default: 5)")
-    g.add_argument("--batch-size", type=_positive_int, default=32, help="images per step (default: 32)")
-    g.add_argument("--learning-rate", type=_positive_float, default=0.001, help="Adam learning rate (default: 0.001)")
+    g.add_argument("--hidden", type=_positive_int, nargs="+", default=list(TrainConfig.hidden), metavar="N",
+                   help=f"hidden layer sizes, e.g. --hidden 512 256 (default: {_shown(TrainConfig.hidden)})")
+    g.add_argument("--epochs", type=_positive_int, default=TrainConfig.epochs,
+                   help=f"training epochs (default: {TrainConfig.epochs})")
+    _add_step_args(g, TrainConfig)
     g.add_argument("--no-normalize", dest="normalize", action="store_false",
                    help="feed raw 0-255 pixels instead of pixels / 255")
-    g.add_argument("--validation-split", type=_split, default=0.0, metavar="F",
+    g.add_argument("--validation-split", type=_split, default=TrainConfig.validation_split, metavar="F",
                    help="hold out this fraction of training images, seeded (default: none)")
-    g.add_argument("--seed", type=_seed, default=0, help="random seed; same seed, same history (default: 0)")
     g = p.add_argument_group("stopping")
     g.add_argument("--stop-at-accuracy", type=_target, metavar="T",
                    help="stop after the epoch whose training accuracy reaches T, in (0, 1]")
-    g.add_argument("--stop-at-loss", type=_positive_float, metavar="T",
+    g.add_argument("--stop-at-loss", type=_loss_target, metavar="T",
                    help="stop after the epoch whose training loss falls to T or below")
     g.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a lower validation loss and keep the best epoch's "
@@ -164,7 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-EXPERIMENT_NAMES = ("layer-size", "epochs", "normalization", "no-flatten", "callback")  # = experiments.EXPERIMENTS
+def _experiments_epilog() -> str:
+    """Each experiment with what it shows, its defaults and the options only it takes, from the registry."""
+    lines = ["experiments:"]
+    for e in EXPERIMENTS.values():
+        flags = [f"--{k.replace('_', '-')} {_shown(v)}" for k, v in e.defaults.items()]
+        extra = [f"--{k.replace('_', '-')}" for k in sorted(e.options - set(e.defaults))]
+        lines += [f"  {e.name:<14} {e.summary}",
+                  f"  {'':<14} (defaults: {' '.join(flags)}" + (f"; also {', '.join(extra)}" if extra else "") + ")"]
+    return "\n".join(lines)
 
 
 def _add_experiment_parsers(sub) -> None:
@@ -174,32 +181,25 @@ def _add_experiment_parsers(sub) -> None:
         description="Run an experiment and write experiments/<time>-<name>/ (results.json, results.csv, PNG plots, "
                     "report.html). Models are compared on a validation split of the training images; the test set "
                     "is only reported.",
-        epilog="experiments:\n"
-               "  layer-size     params, seconds per epoch (first epoch apart) and accuracy per hidden size;\n"
-               "                 a least-squares cost model and accuracy trend (--hidden, --epochs, --repeats, --predict)\n"
-               "  epochs         train vs validation loss per epoch, best epoch, overfitting (--epochs 30, --restore-best)\n"
-               "  normalization  the same model with and without /255, ratio of final losses (--epochs)\n"
-               "  no-flatten     layer shapes without Flatten, the real error of one training step, why\n"
-               "  callback       epochs and seconds until the seed's callback stops at --target (default 0.85)")
-    p.add_argument("name", choices=EXPERIMENT_NAMES, metavar="NAME", help=", ".join(EXPERIMENT_NAMES))
+        epilog=_experiments_epilog())
+    p.add_argument("name", choices=tuple(EXPERIMENTS), metavar="NAME", help=", ".join(EXPERIMENTS))
     _add_data_args(p)
     g = p.add_argument_group("what to run (defaults depend on the experiment)")
     g.add_argument("--hidden", type=_positive_int, nargs="+", metavar="N",
-                   help="layer-size: the sizes to compare (default: 16 32 64 128 256 512 1024); "
-                        "others: the hidden layers (default: 128)")
+                   help="layer-size: the sizes to compare; others: the hidden layers (defaults: below)")
     g.add_argument("--epochs", type=_positive_int,
-                   help="epochs per model (layer-size, normalization: 5; epochs: 30; callback: at most 20)")
+                   help="epochs per model; callback: the most it may take (defaults: below)")
     g.add_argument("--repeats", type=_positive_int, help="layer-size: train each size N times (seeds seed..seed+N-1)")
     g.add_argument("--predict", type=_positive_int, nargs="+", metavar="N", default=[],
                    help="layer-size: predict time per epoch and accuracy for these sizes")
     g.add_argument("--restore-best", action="store_true",
                    help="epochs: end with the weights of the epoch with the lowest validation loss")
-    g.add_argument("--target", type=_target, metavar="T", help="callback: training accuracy to reach (default: 0.85)")
-    g.add_argument("--validation-split", type=_split, default=0.1, metavar="F",
-                   help="fraction of training images held out to compare on, seeded (default: 0.1)")
-    g.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    g.add_argument("--batch-size", type=_positive_int, default=32, help="images per step (default: 32)")
-    g.add_argument("--learning-rate", type=_positive_float, default=0.001, help="Adam learning rate (default: 0.001)")
+    g.add_argument("--target", type=_target, metavar="T",
+                   help=f"callback: training accuracy to reach, in (0, 1] (default: {EXPERIMENTS['callback'].defaults['target']})")
+    g.add_argument("--validation-split", type=_split, default=ExperimentOptions.validation_split, metavar="F",
+                   help=f"fraction of training images held out to compare on, seeded "
+                        f"(default: {ExperimentOptions.validation_split})")
+    _add_step_args(g, ExperimentOptions)
     g = p.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="where to write (default: experiments/<time>-<name>)")
     g.add_argument("--overwrite", action="store_true", help="allow --out to be a folder that already has files")
@@ -256,8 +256,6 @@ def _resume_conflicts(args) -> list[str]:
 
 
 def cmd_train(args) -> int:
-    from .config import TrainConfig
-
     if args.resume:
         conflicts = _resume_conflicts(args)
         if conflicts:
@@ -318,8 +316,6 @@ def cmd_predict(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    from .experiments import ExperimentOptions
-
     options = ExperimentOptions(
         dataset=args.dataset, data_dir=args.data_dir, verify=args.verify,
         hidden=None if args.hidden is None else tuple(args.hidden), epochs=args.epochs, repeats=args.repeats,
@@ -327,7 +323,7 @@ def cmd_experiment(args) -> int:
         validation_split=args.validation_split, seed=args.seed, batch_size=args.batch_size,
         learning_rate=args.learning_rate,
     ).resolved(args.name)  # every option checked before Keras is imported
-    from .experiments import run_experiment
+    from .experiments.runner import run_experiment
 
     result = run_experiment(args.name, options, out=args.out, overwrite=args.overwrite, verbose=not args.quiet)
     if args.quiet:
@@ -338,7 +334,7 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from .rebuild import write_report
 
     print(f"wrote {write_report(args.dir)}")
     return 0

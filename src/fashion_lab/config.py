@@ -17,41 +17,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
+from .validate import fraction, positive_int, positive_number, whole_number
 
 
 MAX_SEED = 2**31  # the random generators of NumPy and JAX take 32-bit seeds
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
-    return value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _positive_number(name: str, value: Any, *, example: str) -> float:
-    """``value`` as a float when it is a finite number > 0; otherwise a :class:`ConfigError` naming ``name``."""
-    if not (_is_number(value) and value > 0):
-        raise ConfigError(f"{name} must be a number > 0, got {value!r}; {example}.")
-    return float(value)
-
-
-def _fraction(name: str, value: Any, *, low_open: bool, high_open: bool, example: str) -> float:
-    ok = _is_number(value)
-    if ok:
-        ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
-    if not ok:
-        interval = ("(" if low_open else "[") + "0, 1" + (")" if high_open else "]")
-        raise ConfigError(f"{name} must be in {interval}, got {value!r}; {example}.")
-    return float(value)
 
 
 @dataclass
@@ -80,9 +53,10 @@ class TrainConfig:
     run_dir: str | None = None  # None: runs/<time>-<name>
     runs_root: str = "runs"
     name: str | None = None  # None: derived from dataset and hidden sizes
+    tensorboard: bool = True  # also write TensorBoard event files (run/tensorboard); off skips tensorboardX's import
 
     def __post_init__(self) -> None:
-        from .datasets import get_spec
+        from .dataset_specs import get_spec
 
         self.dataset = get_spec(self.dataset).name
         if isinstance(self.hidden, int):
@@ -94,24 +68,23 @@ class TrainConfig:
         if not self.hidden:
             raise ConfigError("hidden needs at least one layer size, for example --hidden 128.")
         for h in self.hidden:
-            _positive_int("each hidden size", h)
-        _positive_int("epochs", self.epochs)
-        _positive_int("batch size", self.batch_size)
-        _positive_number("learning rate", self.learning_rate, example="the seed uses 0.001")
+            positive_int("each hidden size", h)
+        positive_int("epochs", self.epochs)
+        positive_int("batch size", self.batch_size)
+        positive_number("learning rate", self.learning_rate, example="the seed uses 0.001")
         if self.stop_at_accuracy is not None:
-            _fraction("stop-at-accuracy target", self.stop_at_accuracy, low_open=True, high_open=False, example="for 60% pass 0.6")
+            fraction("stop-at-accuracy target", self.stop_at_accuracy, low_open=True, high_open=False, example="for 60% pass 0.6")
         if self.stop_at_loss is not None:
-            _positive_number("stop-at-loss target", self.stop_at_loss, example="for example 0.3")
+            positive_number("stop-at-loss target", self.stop_at_loss, example="for example 0.3")
         if self.validation_split:
-            _fraction("validation split", self.validation_split, low_open=True, high_open=True, example="for 10% pass 0.1")
+            fraction("validation split", self.validation_split, low_open=True, high_open=True, example="for 10% pass 0.1")
         if self.early_stopping is not None:
-            _positive_int("early-stopping patience", self.early_stopping)
+            positive_int("early-stopping patience", self.early_stopping)
         if self.keeps_best_epoch and not self.validation_split:
             flag = "--early-stopping" if self.early_stopping is not None else "--restore-best"
             raise ConfigError(f"{flag} watches the validation loss, so it needs a validation split; "
                               f"add --validation-split 0.1 (10% of the training images, seeded).")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < MAX_SEED:
-            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED - 1}, got {self.seed!r}.")
+        whole_number("seed", self.seed, below=MAX_SEED)
 
     @property
     def keeps_best_epoch(self) -> bool:
