@@ -24,12 +24,13 @@ from fashion_lab.errors import ConfigError
 from fashion_lab.sweep import SearchSpace, SweepSettings, load_space, run_sweep
 from fashion_lab.sweep.runner import core_shares
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
 def _pg_tool(name: str) -> str | None:
-    found = PG_BIN / name
-    return str(found) if found.is_file() else shutil.which(name)
+    """A PostgreSQL program: Debian keeps them in /usr/lib/postgresql/<version>/bin (newest first), else PATH."""
+    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+                         reverse=True):
+        if (folder / name).is_file():
+            return str(folder / name)
+    return shutil.which(name)
 
 
 # CI sets FASHION_LAB_REQUIRE_POSTGRES=1 so a missing PostgreSQL fails there instead of skipping.
@@ -196,11 +197,11 @@ def test_sweep_with_two_local_workers(tmp_path, synthetic_dir):
 
 
 def _sweep_process(space: Path, folder: Path, trials: int, workers: int, storage: str | None = None):
-    """The sweep as a user starts it: its own process (the same command each time)."""
-    code = ("import sys; from fashion_lab.sweep import load_space, SweepSettings, run_sweep; "
-            f"run_sweep(load_space({str(space)!r}), SweepSettings(trials={trials}, pruner='none', heartbeat_seconds=1, "
-            f"grace_seconds=4), out={str(folder)!r}, workers={workers}, storage={storage!r})")
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """The sweep as a user starts it: ``fashion-lab sweep ...`` in its own process (the same command each time)."""
+    command = [sys.executable, "-m", "fashion_lab.cli", "sweep", "--space", str(space), "--trials", str(trials),
+               "--workers", str(workers), "--out", str(folder), "--pruner", "none"]
+    return subprocess.Popen([*command, *(["--storage", storage] if storage else [])], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
 
 
 def test_killed_sweep_resumes_with_the_same_command(tmp_path, synthetic_dir):

@@ -203,12 +203,16 @@ def run_findings(metrics: dict[str, Any], history: dict[str, list[float]], confi
     if metrics.get("interrupted"):
         return [f"The run was interrupted after {metrics.get('epochs_run', 0)} finished epochs; "
                 f"continue it with {metrics.get('resume', 'fashion-lab train --resume RUN_DIR')}."]
-    if "test_accuracy" not in metrics:
+    if "test_accuracy" not in metrics and not metrics.get("test_held_out"):
         return ["The run has no metrics yet: it did not finish."]
     n = metrics["epochs_run"]
+    test = (f"test accuracy, reported only, {metrics['test_accuracy']:.4f}" if "test_accuracy" in metrics else
+            "the test set was held out (a sweep's trial: only the sweep's best trial is tested, once)")
     out = [f"After {n} epoch{'s' if n != 1 else ''} (fit {metrics['fit_seconds']:.1f} s, "
            f"{metrics['samples_per_second']:,.0f} samples/s) training accuracy is {metrics['train_accuracy']:.4f} and "
-           f"test accuracy, reported only, {metrics['test_accuracy']:.4f}."]
+           f"{test}."]
+    if metrics.get("tested"):
+        out.append(f"The test set was evaluated {metrics['tested']}.")
     if metrics.get("validation_accuracy") is not None:
         sentence = f"Validation accuracy is {metrics['validation_accuracy']:.4f}"
         if metrics.get("best_epoch"):
@@ -216,7 +220,11 @@ def run_findings(metrics: dict[str, Any], history: dict[str, list[float]], confi
             if metrics.get("restored_best"):
                 sentence += ", whose weights the model keeps"
         out.append(sentence + ".")
-    if metrics.get("stopped_early"):
+    sweep = metrics.get("sweep") or {}
+    if sweep.get("pruned"):
+        out.append(f"Trial {sweep.get('trial')} of sweep {sweep.get('study')} was pruned after epoch {n}: its "
+                   f"validation result was behind the other trials' at that epoch.")
+    elif metrics.get("stopped_early"):
         config = config or {}
         rules = {"stop_at_accuracy": "training accuracy reached {:g}", "stop_at_loss": "training loss fell to {:g}",
                  "early_stopping": "validation loss had not improved for {} epochs"}

@@ -101,7 +101,7 @@ def run_sweep(space: SearchSpace, settings: SweepSettings, *, study: str | None 
             + f"; {workers} worker{'s' if workers != 1 else ''}; storage {shown_url(url)}; writing {folder}")
         for line in space.describe():
             say(f"  {line}")
-        _run_workers(folder, url, workers, session)
+        _run_workers(folder, url, workers, session, verbose)
         counts = trial_counts(optuna_study)
         if counts["finished"] < settings.trials:
             raise RunError(f"the workers stopped with {counts['finished']} of {settings.trials} trials finished "
@@ -126,13 +126,14 @@ def _read_record(folder: Path) -> dict[str, Any]:
     return read_json(path) if path.is_file() else {}
 
 
-def _run_workers(folder: Path, url: str, workers: int, session: int) -> None:
+def _run_workers(folder: Path, url: str, workers: int, session: int, verbose: bool) -> None:
     """Start the workers (each pinned to its cores), wait for them; Ctrl-C or SIGTERM stops them all."""
     env = {**os.environ, STORAGE_ENV: url}
     procs = []
     for i, cores in enumerate(core_shares(workers)):
         command = [sys.executable, "-m", "fashion_lab.sweep.worker", str(folder), "--worker", str(i),
-                   "--cpus", ",".join(map(str, cores)), "--parent", str(os.getpid()), "--stream", str(session)]
+                   "--cpus", ",".join(map(str, cores)), "--parent", str(os.getpid()), "--stream", str(session),
+                   *([] if verbose else ["--quiet"])]
         procs.append(subprocess.Popen(command, env=env))
 
     def stop(signum, frame):

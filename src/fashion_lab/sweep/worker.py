@@ -57,6 +57,7 @@ def _parse(argv):
     p.add_argument("--cpus", default="", help="comma-separated CPU cores to run on (default: all allowed)")
     p.add_argument("--parent", type=int, help="die when this process (the sweep) dies")
     p.add_argument("--stream", type=int, default=0, help="the sampler's random stream for this worker")
+    p.add_argument("--quiet", action="store_true", help="no line per trial")
     return p.parse_args(argv)
 
 
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
     try:
         if not url:
             raise FashionLabError(f"{STORAGE_ENV} is not set; start workers with fashion-lab sweep.")
-        work(Path(args.folder), url, worker=args.worker, stream=args.stream)
+        work(Path(args.folder), url, worker=args.worker, stream=args.stream, verbose=not args.quiet)
     except TrainingInterrupted as e:
         print(f"worker {args.worker}: {e}", file=sys.stderr, flush=True)
         return e.exit_code
@@ -91,7 +92,7 @@ def read_settings(folder: Path):
         SweepSettings(**record["settings"]), record["study"]
 
 
-def work(folder: Path, url: str, *, worker: int = 0, stream: int = 0) -> int:
+def work(folder: Path, url: str, *, worker: int = 0, stream: int = 0, verbose: bool = True) -> int:
     """Claim and train trials until the study has its trials; returns how many this worker finished."""
     from ..datasets import open_dataset
     from .study import claim_trial, heartbeat, open_study
@@ -109,7 +110,7 @@ def work(folder: Path, url: str, *, worker: int = 0, stream: int = 0) -> int:
             time.sleep(WAIT_SECONDS)
             continue
         with heartbeat(study, storage, trial):
-            run_trial(study, storage, trial, space, settings, dataset, folder, worker)
+            run_trial(study, storage, trial, space, settings, dataset, folder, worker, verbose)
         done += 1
 
 
@@ -122,7 +123,7 @@ def _format_params(params: dict) -> str:
     return ", ".join(f"{k} {show(v)}" for k, v in params.items())
 
 
-def run_trial(study, storage, trial, space, settings, dataset, folder: Path, worker: int) -> str:
+def run_trial(study, storage, trial, space, settings, dataset, folder: Path, worker: int, verbose: bool = True) -> str:
     """Train one trial into ``folder/runs/trial-NNNN`` (test set held out) and tell the study how it went."""
     from optuna.trial import TrialState
 
@@ -135,12 +136,13 @@ def run_trial(study, storage, trial, space, settings, dataset, folder: Path, wor
     name = f"trial-{trial.number:04d}"
     params = space.suggest(trial)
     label = f"trial {trial.number} [worker {worker}]: {_format_params(params)}"
+    say = (lambda text: print(text, flush=True)) if verbose else (lambda text: None)
     trial.set_user_attr("run", str(Path("runs") / name))
 
     def fail(reason: str) -> str:
         trial.set_user_attr("failure", reason)
         study.tell(trial, state=TrialState.FAIL)
-        print(f"{label} -> failed: {reason}", flush=True)
+        say(f"{label} -> failed: {reason}")
         return "fail"
 
     try:
@@ -178,13 +180,16 @@ def run_trial(study, storage, trial, space, settings, dataset, folder: Path, wor
                                                                 "pruned": pruned}})
     shown = f"{settings.metric} {value:.4f}" if value is not None else "no validation metric"
     if pruned:
+        from ..report import write_run_report
+
+        write_run_report(run.dir)  # its findings say it was pruned
         study.tell(trial, state=TrialState.PRUNED)
-        print(f"{label} -> pruned after epoch {reporter.pruned_after} ({shown})", flush=True)
+        say(f"{label} -> pruned after epoch {reporter.pruned_after} ({shown})")
         return "pruned"
     if value is None:
         return fail(f"the run recorded no {settings.metric}")
     study.tell(trial, value)
-    print(f"{label} -> {shown} ({m['epochs_run']} epochs, {m['fit_seconds']:.1f} s)", flush=True)
+    say(f"{label} -> {shown} ({m['epochs_run']} epochs, {m['fit_seconds']:.1f} s)")
     return "complete"
 
 
