@@ -217,7 +217,7 @@ def test_killed_sweep_resumes_with_the_same_command(tmp_path, synthetic_dir):
     proc = _sweep_process(tmp_path / "slow.toml", folder, trials=3, workers=2)
     victim = None
     deadline = time.time() + 120
-    while time.time() < deadline and victim is None:
+    while time.time() < deadline and victim is None and proc.poll() is None:
         time.sleep(0.5)
         if not (folder / "study.db").exists():
             continue

@@ -225,17 +225,10 @@ def _add_sweep_parser(sub) -> None:
                     "compared on a validation split and pruned when hopeless; only the best trial is tested. Writes "
                     "results.csv, Optuna's plots and report.html. Run the same command again to continue a stopped "
                     "sweep, or on other machines (with one --storage) to join it.",
-        epilog="space example (space.toml):
-"
-               "  [fixed]
-  epochs = 3
-
-  [params]
-"
-               "  hidden = { low = 32, high = 1024, log = true }     # layers = [1, 3] searches depth too
-"
-               "  learning_rate = { low = 1e-4, high = 1e-2, log = true }
-"
+        epilog="space example (space.toml):\n"
+               "  [fixed]\n  epochs = 3\n\n  [params]\n"
+               "  hidden = { low = 32, high = 1024, log = true }     # layers = [1, 3] searches depth too\n"
+               "  learning_rate = { low = 1e-4, high = 1e-2, log = true }\n"
                "  batch_size = { choices = [32, 64, 128] }")
     p.add_argument("--space", required=True, metavar="FILE", help="the search space, .toml or .yaml")
     p.add_argument("--trials", type=_positive_int, default=20, metavar="N",

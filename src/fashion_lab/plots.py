@@ -10,7 +10,8 @@ import numpy as np
 from . import _atomic
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -19,8 +20,9 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path) -> None:
-    plt = _pyplot()
+def save_figure(fig, path) -> None:
+    """Save ``fig`` as a PNG at ``path`` (through a temporary file and a rename) and close it."""
+    plt = pyplot()
     with _atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
@@ -30,7 +32,7 @@ def _finish(fig, path, title: str = "") -> None:
     """Title the figure (when given) and save it."""
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _epoch_axis(ax, metric: str, legend_size: float | None = None) -> None:
@@ -58,7 +60,7 @@ def plot_curves(history: dict[str, Sequence[float]], path: str | os.PathLike[str
 
     ``mark_epoch`` (from 1) draws a vertical line at that epoch, e.g. the one with the lowest validation loss.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for key, label, style in ((metric, "train", "o-"), (f"val_{metric}", "validation", "s--")):
@@ -73,7 +75,7 @@ def plot_curves(history: dict[str, Sequence[float]], path: str | os.PathLike[str
 
 def plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: str | os.PathLike[str], title: str = "") -> None:
     """Confusion matrix (rows: true class, columns: predicted) with counts in the cells."""
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(matrix)
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
     im = ax.imshow(matrix, cmap="Blues")
@@ -89,14 +91,14 @@ def plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: str | os.Pa
                     color="white" if matrix[i, j] > threshold else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title or "confusion matrix")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_misclassified(images: np.ndarray, true: Sequence[int], predicted: Sequence[int], classes: Sequence[str],
                        path: str | os.PathLike[str], *, confidence: Sequence[float] | None = None,
                        columns: int = 6, title: str = "") -> None:
     """A grid of misclassified images, each labelled "true -> predicted" (and the predicted probability)."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(images)
     rows = max(1, -(-n // columns))
     # Constrained layout puts the title right above the grid (a fixed layout left a wide empty band under it).
@@ -114,7 +116,7 @@ def plot_misclassified(images: np.ndarray, true: Sequence[int], predicted: Seque
     if n == 0:
         axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
     fig.suptitle(title or "misclassified: true -> predicted")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def save_image(image: np.ndarray, path: str | os.PathLike[str], scale: int = 8, *,
@@ -171,7 +173,7 @@ def plot_layer_size_accuracy(rows: Sequence[dict], path: str | os.PathLike[str],
     ``rows`` need ``hidden``, ``train_accuracy``, ``validation_accuracy``, ``test_accuracy`` (and optional ``*_std``);
     ``trend`` (``intercept``, ``per_doubling``) is drawn as a dotted line; ``predictions`` as open markers.
     """
-    plt = _pyplot()
+    plt = pyplot()
     rows = sorted(rows, key=lambda r: r["hidden"])
     sizes = [r["hidden"] for r in rows]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -184,7 +186,7 @@ def plot_layer_size_accuracy(rows: Sequence[dict], path: str | os.PathLike[str],
                 label="validation trend")
     _predicted_markers(ax, predictions, "predicted_validation_accuracy")
     _size_axis(ax, shown, "accuracy", title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_layer_size_time(rows: Sequence[dict], path: str | os.PathLike[str], *, cost_model: dict | None = None,
@@ -194,7 +196,7 @@ def plot_layer_size_time(rows: Sequence[dict], path: str | os.PathLike[str], *, 
     ``rows`` need ``hidden``, ``params``, ``seconds_per_epoch`` and ``first_epoch_seconds``; ``cost_model``
     (``fixed``, ``per_param``) is drawn through the sizes' parameter counts.
     """
-    plt = _pyplot()
+    plt = pyplot()
     rows = sorted(rows, key=lambda r: r["hidden"])
     sizes = [r["hidden"] for r in rows]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -208,13 +210,13 @@ def plot_layer_size_time(rows: Sequence[dict], path: str | os.PathLike[str], *, 
     _predicted_markers(ax, predictions, "predicted_seconds_per_epoch")
     _size_axis(ax, shown, "seconds per epoch", title)
     ax.set_ylim(bottom=0)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_compare_curves(histories: dict[str, dict[str, Sequence[float]]], path: str | os.PathLike[str],
                         title: str = "") -> None:
     """Loss and accuracy per epoch of several runs side by side: solid training, dashed validation."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for i, (name, history) in enumerate(histories.items()):
@@ -229,7 +231,7 @@ def plot_compare_curves(histories: dict[str, dict[str, Sequence[float]]], path: 
 def plot_row_predictions(image: np.ndarray, output: np.ndarray, classes: Sequence[str], path: str | os.PathLike[str],
                          title: str = "") -> None:
     """An image beside a model's per-row output (rows x classes), as a model without Flatten produces it."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4.6), gridspec_kw={"width_ratios": [1, 1.1]})
     left.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     left.set_title(title or "input image")
@@ -239,7 +241,7 @@ def plot_row_predictions(image: np.ndarray, output: np.ndarray, classes: Sequenc
     right.set_ylabel("pixel row (one prediction each)")
     right.set_title(f"output without Flatten: shape {tuple(output.shape)}")
     fig.colorbar(im, ax=right, fraction=0.046, label="probability")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_target(rows: Sequence[dict], target: float, path: str | os.PathLike[str], title: str = "") -> None:
@@ -247,7 +249,7 @@ def plot_target(rows: Sequence[dict], target: float, path: str | os.PathLike[str
 
     ``rows`` need ``epoch``, ``accuracy`` and ``elapsed_seconds``; ``val_accuracy`` is drawn when present.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, xkey, xlabel in zip(axes, ("epoch", "elapsed_seconds"), ("epoch", "seconds of training")):
         xs = [r[xkey] for r in rows]
@@ -261,4 +263,4 @@ def plot_target(rows: Sequence[dict], target: float, path: str | os.PathLike[str
         ax.legend(fontsize=8)
     axes[0].xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title or f"time to reach {target:g} accuracy")
-    _save(fig, path)
+    save_figure(fig, path)

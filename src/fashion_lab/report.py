@@ -125,11 +125,12 @@ def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]], footer:
     )
 
 
-def _findings(findings: Sequence[str]) -> str:
+def findings_list(findings: Sequence[str]) -> str:
+    """An HTML list of one-sentence findings (or any short lines)."""
     return '<ul class="findings">' + "".join(f"<li>{_esc(f)}</li>" for f in findings) + "</ul>"
 
 
-_SPLIT_LEGEND = ('<p class="legend note">Column colours: <span style="background:#eef7ee">training</span>'
+SPLIT_LEGEND = ('<p class="legend note">Column colours: <span style="background:#eef7ee">training</span>'
                  '<span style="background:#e6f0ff">validation (used to compare)</span>'
                  '<span style="background:#fff0e0">test (reported only)</span></p>')
 
@@ -153,7 +154,7 @@ def write_experiment_report(folder: str | os.PathLike[str], data: dict[str, Any]
     folder = Path(folder)
     opts = {k: v for k, v in data.get("options", {}).items() if v not in (None, (), [], False) or k == "verify"}
     what = _what_was_run(opts, data.get("dataset", {}), data.get("command"))
-    sections = [("Findings", _findings(data.get("findings", []))), ("What was run", what)]
+    sections = [("Findings", findings_list(data.get("findings", []))), ("What was run", what)]
     if data.get("explanation"):
         sections.append(("Why", f"<p>{_esc(data['explanation'])}</p>"))
     error = (data.get("analysis") or {}).get("error") if isinstance(data.get("analysis"), dict) else None
@@ -168,7 +169,7 @@ def write_experiment_report(folder: str | os.PathLike[str], data: dict[str, Any]
         sections.append((tab["title"], body))
     if plots:
         sections.append(("Plots", "".join(figure(folder / p["file"], p.get("caption", "")) for p in plots)))
-    sections.append(("Validation and test", f"<p>{_esc(data.get('splits_note', ''))}</p>" + _SPLIT_LEGEND))
+    sections.append(("Validation and test", f"<p>{_esc(data.get('splits_note', ''))}</p>" + SPLIT_LEGEND))
     subtitle = f"fashion-lab experiment {data.get('experiment')}: {data.get('summary', '')}"
     footer = (f"Created {data.get('created', '')}; took {data.get('elapsed_seconds', 0):.1f} s; "
               f"results.json holds every number in this page.")
@@ -249,7 +250,7 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
     other = {k: v for k, v in m.items() if k not in {r[0] for r in _METRIC_ROWS}}
     if other:
         metrics_html += key_value_table(other, heading="measurement")
-    sections = [("Findings", _findings(run_findings(m, run.history, config))), ("What was run", what),
+    sections = [("Findings", findings_list(run_findings(m, run.history, config))), ("What was run", what),
                 ("Results", metrics_html + f'<p class="note">{_esc(SPLIT_NOTE_RUN)}</p>')]
     if run.history:  # load_run read history.csv, every column included
         full = run.history
@@ -270,7 +271,7 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
     images += sorted(p.name for p in run.dir.glob("*.png") if p.name not in _RUN_IMAGES)
     if images:
         sections.append(("Plots", "".join(figure(run.dir / name, _RUN_IMAGES.get(name, name)) for name in images)))
-    sections.append(("Splits", _SPLIT_LEGEND))
+    sections.append(("Splits", SPLIT_LEGEND))
     versions = run.info.get("versions", {})
     footer = f"Created {run.info.get('created', '')}; " + ", ".join(f"{k} {v}" for k, v in versions.items())
     subtitle = (f"{config['dataset']}, hidden {config['hidden']}, "
@@ -302,5 +303,5 @@ def _per_class_table(evaluation: dict[str, Any]) -> str:
     return html
 
 
-__all__ = ["REPORT", "format_value", "html_table", "page", "run_findings", "write_experiment_report",
+__all__ = ["REPORT", "SPLIT_LEGEND", "findings_list", "format_value", "html_table", "page", "run_findings", "write_experiment_report",
            "write_run_report"]

@@ -17,11 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _atomic
-from ..report import REPORT, figure, html_table, key_value_table, page
-
-
-def _list(items) -> str:
-    return '<ul class="findings">' + "".join(f"<li>{html.escape(str(i))}</li>" for i in items) + "</ul>"
+from ..report import REPORT, SPLIT_LEGEND, figure, findings_list, html_table, key_value_table, page
 
 
 def write_sweep_report(folder: str | os.PathLike[str], data: dict[str, Any]) -> Path:
@@ -33,7 +29,7 @@ def write_sweep_report(folder: str | os.PathLike[str], data: dict[str, Any]) -> 
                             "sampler": settings["sampler"], "pruner": settings["pruner"],
                             "objective": f"validation {settings['objective']}", "sampler seed": settings["seed"],
                             "workers on this machine": data["workers"]})
-    what += "<h3>Search space</h3>" + _list(data["space_lines"])
+    what += "<h3>Search space</h3>" + findings_list(data["space_lines"])
     split = "validation"
     columns = ([{"key": "trial", "label": "trial", "format": "int"}, {"key": "state", "label": "state", "format": "text"},
                 {"key": "value", "label": f"objective (validation {settings['objective']})", "format": "f4", "split": split}]
@@ -46,7 +42,7 @@ def write_sweep_report(folder: str | os.PathLike[str], data: dict[str, Any]) -> 
                   {"key": "failure", "label": "failure", "format": "text"},
                   {"key": "run", "label": "run", "format": "text"}])
     rows = [{**r, "retry_of": "" if r.get("retry_of") is None else str(r["retry_of"])} for r in data["rows"]]
-    sections = [("Findings", _list(data["findings"])), ("What was searched", what)]
+    sections = [("Findings", findings_list(data["findings"])), ("What was searched", what)]
     best, test = data.get("best"), data.get("test")
     if best:
         body = key_value_table({"trial": best["trial"], **best["options"],
@@ -67,7 +63,7 @@ def write_sweep_report(folder: str | os.PathLike[str], data: dict[str, Any]) -> 
     sections.append(("Validation and test", "<p>" + html.escape(
         "Trials are compared and chosen on the validation split (held out of the training images, seeded); the "
         "pruner also sees only validation numbers. The test set is evaluated once, for the best trial, after the "
-        "search, and reported only: no trial's test number was used to choose.") + "</p>"))
+        "search, and reported only: no trial's test number was used to choose.") + "</p>" + SPLIT_LEGEND))
     footer = f"Created {data.get('created', '')}; took {data.get('elapsed_seconds', 0):.1f} s; results.json holds every number in this page."
     path = folder / REPORT
     _atomic.write_text(path, page(f"Sweep {data['study']}",

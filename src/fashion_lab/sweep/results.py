@@ -82,11 +82,11 @@ def draw_plots(study, folder: Path, objective_label: str) -> tuple[list[dict[str
     """Optuna's matplotlib plots as PNGs; returns the drawn ``{"file", "caption"}`` and why any was left out."""
     import warnings
 
-    from ..plots import _pyplot  # noqa: F401 - selects the Agg backend before Optuna imports pyplot
+    from ..plots import pyplot, save_figure
 
+    plt = pyplot()  # the Agg backend, chosen before Optuna imports pyplot
     import optuna.visualization.matplotlib as ovm
 
-    plt = _pyplot()
     drawn, skipped = [], []
     for file, function, caption in PLOTS:
         plt.close("all")
@@ -100,9 +100,7 @@ def draw_plots(study, folder: Path, objective_label: str) -> tuple[list[dict[str
             continue
         figure = (axes[0] if hasattr(axes, "__len__") else axes).figure
         figure.set_size_inches(9, 5)
-        with _atomic.atomic_path(folder / file) as tmp:
-            figure.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
-        plt.close(figure)
+        save_figure(figure, folder / file)
         drawn.append({"file": file, "caption": caption})
     return drawn, skipped
 
