@@ -76,16 +76,16 @@ class TensorBoardLog:
             train.add_scalar("epoch_learning_rate", float(learning_rate), step)
         train.add_scalar("epoch_seconds", float(seconds), step)
 
-    def image(self, tag: str, png: str | Path | bytes, step: int, split: str = "train") -> None:
-        """Add a PNG (a path or its bytes) as image ``tag`` at ``step`` (epochs, counted from 1)."""
+    def image(self, tag: str, picture: str | Path | np.ndarray, step: int, split: str = "train") -> None:
+        """Add a picture (a PNG's path, or an RGB array of height x width x 3) as image ``tag`` at ``step``."""
         if not self._writers:
             return
-        from PIL import Image
+        if not isinstance(picture, np.ndarray):
+            from PIL import Image
 
-        source = io.BytesIO(png) if isinstance(png, bytes) else png
-        with Image.open(source) as picture:
-            pixels = np.asarray(picture.convert("RGB"))
-        self._writers[split].add_image(tag, pixels, step, dataformats="HWC")
+            with Image.open(picture) as opened:
+                picture = np.asarray(opened.convert("RGB"))
+        self._writers[split].add_image(tag, picture, step, dataformats="HWC")
 
     def flush(self) -> None:
         for writer in self._writers.values():
@@ -96,6 +96,37 @@ class TensorBoardLog:
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+
+
+def confusion_image(matrix: np.ndarray, classes: list[str] | tuple[str, ...], cell: int = 36) -> np.ndarray:
+    """The confusion matrix as an RGB array: rows true classes, columns predicted, each cell shaded by its share
+    of the true class and labelled with its count. Drawn with Pillow in milliseconds (matplotlib takes about a
+    second, every run), for TensorBoard.
+
+    Example:
+        >>> confusion_image(np.array([[3, 1], [0, 4]]), ["a", "b"]).shape
+        (136, 172, 3)
+    """
+    from PIL import Image, ImageDraw
+
+    n = len(classes)
+    matrix = np.asarray(matrix)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    left, top = 100, 64  # room for the true and predicted class names
+    picture = Image.new("RGB", (left + n * cell, top + n * cell), "white")
+    draw = ImageDraw.Draw(picture)
+    draw.text((left, 4), "predicted ->", fill="black")
+    draw.text((2, 4), "true", fill="black")
+    for j, name in enumerate(classes):
+        draw.text((left + j * cell + 2, 20 + 14 * (j % 3)), str(name)[:6], fill="black")
+    for i, name in enumerate(classes):
+        draw.text((2, top + i * cell + cell // 3), str(name)[:15], fill="black")
+        for j in range(n):
+            level = int(255 * (1 - share[i, j]))
+            x, y = left + j * cell, top + i * cell
+            draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=(level, level, 255), outline=(200, 200, 200))
+            draw.text((x + 3, y + cell // 3), str(int(matrix[i, j])), fill="white" if level < 128 else "black")
+    return np.asarray(picture)
 
 
 def learning_rate(model) -> float | None:
@@ -110,4 +141,4 @@ def learning_rate(model) -> float | None:
         return None
 
 
-__all__ = ["FOLDER", "TensorBoardLog", "learning_rate"]
+__all__ = ["FOLDER", "TensorBoardLog", "confusion_image", "learning_rate"]

@@ -441,10 +441,8 @@ def _final_metrics(session: _Session, history: dict[str, list[float]], fit_secon
 def _log_images(session: _Session, events, metrics: dict[str, Any]) -> None:
     """The end of a run in TensorBoard: curves.png and the confusion matrix of the validation split (else of
     the test set, when it was tested), at the last epoch; then the event files are closed."""
-    import tempfile
-
     from .evaluation import confusion_matrix
-    from .plots import plot_confusion
+    from .tensorboard_log import confusion_image
 
     step = metrics["epochs_run"]
     try:
@@ -457,12 +455,8 @@ def _log_images(session: _Session, events, metrics: dict[str, Any]) -> None:
         x, y = xy
         predicted = _fasteval.probabilities(session.model, x, batch_size=EVAL_BATCH * 10).argmax(axis=1)
         matrix = confusion_matrix(y, predicted, len(session.dataset.classes))
-        accuracy = float(np.trace(matrix) / max(1, matrix.sum()))
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / runs.CONFUSION
-            plot_confusion(matrix, session.dataset.classes, path,
-                           title=f"{session.dataset.name} {split} images, accuracy {accuracy:.4f}")
-            events.image("confusion", path.read_bytes(), step, split="validation" if split == "validation" else "train")
+        events.image("confusion", confusion_image(matrix, session.dataset.classes), step,
+                     split="validation" if split == "validation" else "train")
     finally:
         events.close()
 

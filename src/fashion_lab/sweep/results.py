@@ -105,7 +105,7 @@ def draw_plots(study, folder: Path, objective_label: str) -> tuple[list[dict[str
     return drawn, skipped
 
 
-def test_best(folder: Path, study, best, dataset=None) -> dict[str, Any] | None:
+def evaluate_best(folder: Path, study, best, dataset=None) -> dict[str, Any] | None:
     """Evaluate the best trial's model on the test set, once; its run gains the test numbers and the evaluation.
 
     Returns ``{"trial", "test_accuracy", "test_loss", "run"}``, or None when the best trial's run directory is not
@@ -168,7 +168,7 @@ def write_results(folder: Path, study, space, settings, *, workers: int, elapsed
         raise RunError(f"no trial of study {study.study_name!r} completed (see {folder / RESULTS_CSV}); "
                        f"check the failures there and the search space.")
     best = study.best_trial
-    test = test_best(folder, study, best, dataset)
+    test = evaluate_best(folder, study, best, dataset)
     option_names = list(space.params)
     data = {
         "kind": "sweep",
@@ -198,4 +198,4 @@ def write_results(folder: Path, study, space, settings, *, workers: int, elapsed
     return data
 
 
-__all__ = ["RESULTS_CSV", "RESULTS_JSON", "draw_plots", "findings", "test_best", "trial_rows", "write_results"]
+__all__ = ["RESULTS_CSV", "RESULTS_JSON", "draw_plots", "findings", "evaluate_best", "trial_rows", "write_results"]
