@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--name", help="a name for the run directory (default: <dataset>-h<sizes>)")
     g.add_argument("--overwrite", action="store_true", help="allow --run-dir to be a folder that already has files")
     g.add_argument("--quiet", action="store_true", help="print only the final result line")
+    g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                   help="write no TensorBoard event files (saves tensorboardX's import)")
     g.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last finished epoch, with its saved config")
 
@@ -307,7 +309,7 @@ def cmd_train(args) -> int:
             validation_split=args.validation_split, hidden=tuple(args.hidden), learning_rate=args.learning_rate,
             epochs=args.epochs, batch_size=args.batch_size, stop_at_accuracy=args.stop_at_accuracy,
             stop_at_loss=args.stop_at_loss, seed=args.seed, run_dir=args.run_dir, name=args.name,
-            early_stopping=args.early_stopping,
+            early_stopping=args.early_stopping, tensorboard=args.tensorboard,
         )
         from .training import train
 

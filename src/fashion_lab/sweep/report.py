@@ -20,6 +20,13 @@ from .. import _atomic
 from ..report import REPORT, SPLIT_LEGEND, figure, findings_list, html_table, key_value_table, page
 
 
+def shown(value: Any) -> str:
+    """An option's value for people: floats to 4 significant digits (``0.003035``), the rest as written."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
 def write_sweep_report(folder: str | os.PathLike[str], data: dict[str, Any]) -> Path:
     """Write ``folder/report.html`` from a sweep's results (the content of ``results.json``)."""
     folder = Path(folder)
@@ -41,11 +48,12 @@ def write_sweep_report(folder: str | os.PathLike[str], data: dict[str, Any]) -> 
                   {"key": "retry_of", "label": "retry of", "format": "text"},
                   {"key": "failure", "label": "failure", "format": "text"},
                   {"key": "run", "label": "run", "format": "text"}])
-    rows = [{**r, "retry_of": "" if r.get("retry_of") is None else str(r["retry_of"])} for r in data["rows"]]
+    rows = [{**r, **{o: shown(r.get(o)) for o in options},
+             "retry_of": "" if r.get("retry_of") is None else str(r["retry_of"])} for r in data["rows"]]
     sections = [("Findings", findings_list(data["findings"])), ("What was searched", what)]
     best, test = data.get("best"), data.get("test")
     if best:
-        body = key_value_table({"trial": best["trial"], **best["options"],
+        body = key_value_table({"trial": best["trial"], **{k: shown(v) for k, v in best["options"].items()},
                                 f"validation {settings['objective']}": round(best["value"], 4),
                                 **({"test accuracy (measured once)": round(test["test_accuracy"], 4),
                                     "test loss": round(test["test_loss"], 4)} if test else {})})

@@ -142,7 +142,7 @@ def findings(data: dict[str, Any]) -> list[str]:
            + (f", plus {counts['FAIL']} failed" if counts.get("FAIL") else "") + f") in {data['elapsed_seconds']:.0f} s "
            f"with {data['workers']} worker{'s' if data['workers'] != 1 else ''} on this machine."]
     if best:
-        options = ", ".join(f"{k} {v}" for k, v in best["options"].items())
+        options = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in best["options"].items())
         out.append(f"Best trial: {best['trial']} ({options}) with validation {data['settings']['objective']} "
                    f"{best['value']:.4f}.")
     if test:
