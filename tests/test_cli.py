@@ -69,7 +69,7 @@ def test_stop_at_accuracy_flag(synthetic_fashion, tmp_path, capsys):
         (["train", "--batch-size", "0"], "--batch-size: must be a positive integer"),
         (["train", "--stop-at-accuracy", "60"], "must be in (0, 1], got '60'; for 60% pass 0.6"),
         (["train", "--validation-split", "1"], "must be in (0, 1), got '1'"),
-        (["train", "--dataset", "fmnist"], "invalid choice: 'fmnist' (choose from 'fashion_mnist', 'mnist')"),
+        (["train", "--dataset", "fmnist"], "invalid choice: 'fmnist' (choose from 'fashion_mnist', 'mnist', 'mnist_10k')"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
     ids=["epochs-0", "epochs-word", "hidden-neg", "batch-0", "target-60", "split-1", "dataset", "command"],
@@ -109,11 +109,12 @@ def test_console_script_help_and_error_without_traceback(tmp_path):
 def test_the_parser_reads_its_defaults_without_numpy_or_keras():
     # `fashion-lab --help` builds the whole parser; its defaults and choices come from TrainConfig and the
     # registries, which must stay light for the help to answer at once.
-    code = ("import sys; from fashion_lab.cli import build_parser; args = build_parser().parse_args(['train']); "
-            "print(args.epochs, args.hidden, args.dataset, sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'numpy', 'keras', 'jax'}))")
+    code = ("import sys; from fashion_lab.cli import build_parser, _epochs; p = build_parser(); "
+            "args = p.parse_args(['train']); target = p.parse_args(['train', '--stop-at-accuracy', '0.99']); "
+            "print(_epochs(args), _epochs(target), args.hidden, args.dataset, "
+            "sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'keras', 'jax'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["5", "[128]", "fashion_mnist", "[]"]
+    assert done.stdout.split() == ["5", "10", "[128]", "fashion_mnist", "[]"]
 
 
 @pytest.mark.parametrize("argv, message", [

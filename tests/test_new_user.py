@@ -104,6 +104,21 @@ def test_files_get_the_mode_a_plain_open_would(tmp_path, synthetic_fashion, umas
         assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
 
 
+@pytest.mark.parametrize("name", ["../../evil", "a/b", ".hidden", "-rf", "x" * 101, "sp ace", ""])
+def test_a_run_name_is_one_safe_folder_name(tmp_path, synthetic_fashion, capsys, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", f"--name={name}", "--epochs", "1"]) == 2
+    assert "must be one folder name" in capsys.readouterr().err
+    assert not any(tmp_path.rglob("*")), "nothing is written for a refused name"
+
+
+def test_a_safe_run_name_names_the_run_folder(tmp_path, synthetic_fashion, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--name", "wide-net_2.0", "--epochs", "1", "--quiet"]) == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.endswith("-wide-net_2.0")
+
+
 def test_a_batch_larger_than_the_training_set_is_refused(tmp_path, synthetic_fashion, capsys):
     code = main(["train", "--batch-size", "1000000", "--run-dir", str(tmp_path / "run")])
     err = capsys.readouterr().err
@@ -192,8 +207,19 @@ def test_an_evaluation_of_an_interrupted_model_does_not_outlive_the_resume(tmp_p
     assert "note: this run is partial" in capsys.readouterr().out
     for name in ("evaluation.json", "confusion.png", "misclassified.png"):
         assert (run_dir / name).is_file()
+    assert main(["report", str(run_dir)]) == 0
+    assert "note: this run is partial" in capsys.readouterr().out
+    assert "This run did not finish" in (run_dir / "report.html").read_text()
+    old_evaluation = (run_dir / "evaluation.json").read_text()
     resume(run_dir, verbose=False)
     for name in ("evaluation.json", "confusion.png", "misclassified.png"):
         assert not (run_dir / name).exists(), f"{name} still describes the epoch-2 model"
+    (run_dir / "evaluation.json").write_text(old_evaluation)  # as an older fashion-lab would have left it
+    assert main(["report", str(run_dir)]) == 0
+    page = (run_dir / "report.html").read_text()
+    assert "describes the model of epoch 2, not the current model.keras" in page
+    assert "This run did not finish" not in page and "accuracy (= recall)" not in page
     again = evaluate_run(run_dir)
     assert again["model"]["epoch"] == 3 and again["partial"] is None
+    page = (run_dir / "report.html").read_text()
+    assert "accuracy (= recall)" in page and "describes the model of epoch" not in page

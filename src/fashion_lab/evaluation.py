@@ -14,12 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _atomic, _fasteval, mistakes, runs
+from . import _atomic, inference, mistakes, runs
 from .datasets import Dataset, open_dataset
 from .preprocess import prepare_images
 
 MISCLASSIFIED_SHOWN = 36  # images in misclassified.png
-PREDICT_BATCH = 10_000  # for models off the shared path (_fasteval): the whole test set in one Keras call
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -34,8 +33,9 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 
 
 def predict_probabilities(model, images: np.ndarray, *, normalized: bool = True) -> np.ndarray:
-    """Class probabilities for uint8 images, with the same preprocessing as training."""
-    return _fasteval.probabilities(model, prepare_images(images, normalized=normalized), batch_size=PREDICT_BATCH)
+    """Class probabilities for uint8 images, with the same preprocessing as training (a Keras model or the
+    NumPy network :meth:`fashion_lab.runs.Run.load_predictor` gives)."""
+    return inference.probabilities(model, prepare_images(images, normalized=normalized))
 
 
 def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = None, write: bool = True) -> dict[str, Any]:
@@ -48,13 +48,13 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
     ``misclassified.png``, a grid of the most confident mistakes labelled true -> predicted).
     """
     run = runs.load_run(run_dir)
-    model = run.load_model()
+    model = run.load_predictor()  # NumPy for a dense network: no Keras import (see fashion_lab.inference)
     config = run.config
     if dataset is None:
         dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
     x_test, y_test = dataset.x_test, dataset.y_test.astype(np.int64)
     x = prepare_images(x_test, normalized=config.normalize)
-    probs = _fasteval.probabilities(model, x, batch_size=PREDICT_BATCH)
+    probs = inference.probabilities(model, x)
     predicted = probs.argmax(axis=1)
     n = len(dataset.classes)
     matrix = confusion_matrix(y_test, predicted, n)
@@ -66,7 +66,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
         "partial": runs.partial_note(run),
         "dataset": dataset.name,
         "test_images": int(len(y_test)),
-        "test_loss": _fasteval.evaluate(model, x, y_test)["loss"],  # as train() computed it for metrics.json
+        "test_loss": inference.evaluate(model, x, y_test)["loss"],  # as train() computed it for metrics.json
         "test_accuracy": float((predicted == y_test).mean()),
         "classes": list(dataset.classes),
         "per_class_accuracy": per_class,

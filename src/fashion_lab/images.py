@@ -56,6 +56,7 @@ FASHION_FRAMING = Framing(box=28, centre="box")
 # MNIST: fitted into 20x20 keeping the aspect ratio, centred in 28x28 by the centre of mass.
 MNIST_FRAMING = Framing(box=20, centre="mass")
 FRAMINGS = {"fashion_mnist": FASHION_FRAMING, "mnist": MNIST_FRAMING}
+FRAMINGS["mnist_10k"] = MNIST_FRAMING  # the same digits, so the same framing
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> np.ndarray:

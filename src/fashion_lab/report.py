@@ -264,11 +264,24 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
             {"key": k, "label": labels[k][0], "format": "int" if k == "samples_per_second" else "f4", "split": labels[k][1]}
             for k in keys]
         sections.append(("Per epoch", html_table(cols, rows)))
+    partial = runs.partial_note(run)
+    if partial:
+        sections.insert(0, ("This run did not finish", f'<p class="note">{_esc(partial[0].upper() + partial[1:])}</p>'))
+    stale = set()
     evaluation_path = run.dir / runs.EVALUATION
     if evaluation_path.is_file():
-        sections.append(("Per class (test set)", _per_class_table(runs.read_json(evaluation_path))))
-    images = [name for name in _RUN_IMAGES if (run.dir / name).is_file()]
-    images += sorted(p.name for p in run.dir.glob("*.png") if p.name not in _RUN_IMAGES)
+        evaluation = runs.read_json(evaluation_path)
+        described, current = evaluation.get("model"), runs.model_fingerprint(run.dir)
+        if described is not None and described == current:
+            sections.append(("Per class (test set)", _per_class_table(evaluation)))
+        else:  # computed from another model.keras (before a resume): its numbers would contradict the run's
+            stale = set(runs.DERIVED)
+            was = f"the model of epoch {described['epoch']}" if isinstance(described, dict) else "an earlier model"
+            sections.append(("Per class (test set)", f'<p class="note">{_esc(runs.EVALUATION)} describes {_esc(was)}, '
+                             f'not the current {_esc(runs.MODEL)}; run <code>fashion-lab evaluate {_esc(str(run.dir))}'
+                             f'</code> again to see the current model\'s classes and mistakes.</p>'))
+    images = [name for name in _RUN_IMAGES if (run.dir / name).is_file() and name not in stale]
+    images += sorted(p.name for p in run.dir.glob("*.png") if p.name not in _RUN_IMAGES and p.name not in stale)
     if images:
         sections.append(("Plots", "".join(figure(run.dir / name, _RUN_IMAGES.get(name, name)) for name in images)))
     sections.append(("Splits", SPLIT_LEGEND))

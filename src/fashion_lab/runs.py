@@ -68,11 +68,24 @@ class Run:
         """Load ``model.keras`` safely: Lambda layers and custom objects are refused, then Keras's safe mode."""
         from .safe_load import load_model
 
+        self.model = load_model(self.model_path())
+        return self.model
+
+    def load_predictor(self):
+        """What predicts for this run: the model already in memory, else ``model.keras`` as a NumPy network
+        when it is a plain dense one (no Keras import; :mod:`fashion_lab.inference`), else the Keras model."""
+        if self.model is not None:
+            return self.model
+        from .inference import load_predictor
+
+        return load_predictor(self.model_path())
+
+    def model_path(self) -> Path:
+        """``model.keras``, which must exist (else a :class:`RunError` that says the run did not finish)."""
         path = self.dir / MODEL
         if not path.is_file():
             raise RunError(f"run {self.dir} has no {MODEL}; the run did not finish. Train again with fashion-lab train.")
-        self.model = load_model(path)
-        return self.model
+        return path
 
 
 def read_history(path: str | os.PathLike[str]) -> dict[str, list[float]]:

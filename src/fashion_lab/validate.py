@@ -86,3 +86,26 @@ def fraction(name: str, value: Any, *, low_open: bool, high_open: bool, example:
 
 
 __all__ = ["fraction", "is_number", "positive_int", "positive_number", "whole_number"]
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+MAX_NAME = 100
+
+
+def safe_name(name: str, value: Any) -> str:
+    """``value`` when it is one safe path component: letters, digits, ``.``, ``_`` and ``-``, at most 100
+    characters, not starting with ``.`` or ``-`` (so never ``..``, a hidden file, an option or a path).
+
+    Example:
+        >>> safe_name("run name", "wide-net_2")
+        'wide-net_2'
+        >>> safe_name("run name", "../../evil")
+        Traceback (most recent call last):
+        ...
+        fashion_lab.errors.InvalidValue: run name must be one folder name (letters, digits, '.', '_' and '-', up to 100 characters, not starting with '.' or '-'), got '../../evil'.
+    """
+    if not (isinstance(value, str) and 0 < len(value) <= MAX_NAME and set(value) <= _NAME_CHARS
+            and value[0] not in ".-"):
+        raise InvalidValue(name, f"must be one folder name (letters, digits, '.', '_' and '-', up to {MAX_NAME} "
+                                 f"characters, not starting with '.' or '-')", value)
+    return value

@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-import math
+import math  # the examples below use it
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
