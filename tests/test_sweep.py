@@ -187,6 +187,11 @@ def test_sweep_with_two_local_workers(tmp_path, synthetic_dir):
     study = finished_study(folder, "tiny")
     check_sweep(folder, study, trials=4, workers=2)
     assert data["counts"] == {"COMPLETE": 4}
+    # fashion-lab report rebuilds the sweep's page from results.json
+    from fashion_lab.rebuild import write_report
+
+    (folder / "report.html").unlink()
+    assert write_report(folder) == folder / "report.html" and "Best trial" in (folder / "report.html").read_text()
     # another space under the same study name is refused, not mixed in
     other = load_space(write_space(tmp_path / "tiny.toml", synthetic_dir, params="learning_rate = { low = 1e-4, high = 1e-3 }"))
     with pytest.raises(ConfigError, match="another search space"):
