@@ -170,6 +170,40 @@ def test_grid_needs_points_and_enough_of_them(tmp_path):
         run_sweep(grid, SweepSettings(trials=7, sampler="grid"), out=tmp_path / "g")
 
 
+def test_settings_choose_sampler_pruner_and_direction():
+    import optuna
+
+    from fashion_lab.sweep.study import make_pruner, make_sampler
+
+    space = SearchSpace.from_dict({"params": {"batch_size": {"choices": [32, 64]}}})
+    assert isinstance(make_sampler(SweepSettings(trials=2), space), optuna.samplers.TPESampler)
+    assert isinstance(make_sampler(SweepSettings(trials=2, sampler="random"), space), optuna.samplers.RandomSampler)
+    assert isinstance(make_sampler(SweepSettings(trials=2, sampler="grid"), space), optuna.samplers.GridSampler)
+    assert isinstance(make_pruner(SweepSettings(trials=2, pruner="halving")), optuna.pruners.SuccessiveHalvingPruner)
+    loss = SweepSettings(trials=2, objective="loss")
+    assert (loss.direction, loss.metric) == ("minimize", "val_loss")
+    with pytest.raises(ConfigError, match="unknown sampler 'cmaes'; choose one of: tpe, random, grid"):
+        SweepSettings(trials=2, sampler="cmaes")
+
+
+def test_pruning_callback_reports_each_epoch_and_stops_a_hopeless_trial():
+    import optuna
+
+    from fashion_lab import build_model
+    from fashion_lab.sweep.pruning import ReportToTrial
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.8))
+    trial = study.ask()
+    callback = ReportToTrial(trial, "val_accuracy")
+    callback.set_model(build_model(hidden=[4]))
+    callback.on_train_begin()
+    callback.on_epoch_end(0, {"val_accuracy": 0.9})
+    assert callback.pruned_after is None and not callback.model.stop_training
+    callback.on_epoch_end(1, {"val_accuracy": 0.5})  # below the threshold: pruned after epoch 2
+    assert callback.pruned_after == 2 and callback.model.stop_training
+    assert study.trials[0].intermediate_values == {1: 0.9, 2: 0.5}
+
+
 def test_core_shares_split_the_machine():
     assert core_shares(2, [0, 1]) == [[0], [1]]
     assert core_shares(2, [0, 1, 2, 3, 4]) == [[0, 1], [2, 3, 4]]
