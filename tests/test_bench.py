@@ -56,3 +56,15 @@ def test_targets_and_table(bench):
 def test_help_runs_without_heavy_imports():
     out = subprocess.run([sys.executable, str(BENCH), "--help"], capture_output=True, text=True, check=True).stdout
     assert "--quick" in out and "--only" in out and "--peer-python" in out
+
+
+def test_whole_command_targets_of_issue_15(bench):
+    extra = {"train_first_s": 7.0, "train_first_fit_s": 4.0, "train_repeat_s": 5.0, "train_repeat_fit_s": 4.0,
+             "train_repeat_rss_mb": 650, "predict_one_s": 1.2, "evaluate_s": 1.5, "layer_size_s": 24.0,
+             "layer_size_rss_mb": 950}
+    met = {t["target"]: (t["value"], t["met"]) for t in bench.check_targets({}, extra)}
+    assert met["`fashion-lab train` first run at most 2.0x its fit seconds (issue 15)"] == ("1.75x", True)
+    assert met["`fashion-lab train` repeat run at most 1.5x its fit seconds (issue 15)"] == ("1.25x", True)
+    assert met["`fashion-lab predict RUN IMAGE`, one image at most 1 s (issue 15)"] == ("1.20 s", False)
+    assert met["`experiment layer-size` peak RSS at most 900 MB (issue 15)"] == ("950 MB", False)
+    assert met["`fashion-lab train` peak RSS at most 700 MB (issue 15)"] == ("650 MB", True)

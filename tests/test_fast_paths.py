@@ -301,3 +301,12 @@ def test_the_flat_uniform_draw_changes_nothing_in_other_keras_code(tmp_path):
     assert len(alone.files) == len(patched.files) == 8 + 13
     for name in alone.files:
         np.testing.assert_array_equal(alone[name], patched[name], err_msg=name)
+
+
+def test_device_preprocessing_gives_the_same_bits_as_numpy():
+    from fashion_lab.preprocess import normalize, prepare_images, prepare_on_device
+
+    grey = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    np.testing.assert_array_equal(np.asarray(prepare_on_device(grey)), normalize(grey))
+    np.testing.assert_array_equal(np.asarray(prepare_on_device(grey, normalized=False)),
+                                  prepare_images(grey, normalized=False))

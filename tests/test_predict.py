@@ -66,8 +66,12 @@ def test_cli_prints_good_images_and_reports_bad_ones(run_dir, tmp_path, capsys):
     assert "notes.png is not an image" in err and "empty.jpg is empty (0 bytes)" in err
     assert "bomb.png has 8000 x 6000 = 48.0 megapixels, over the limit of 40 megapixels" in err
     assert "Traceback" not in err
-    assert sorted(p.name for p in shown.iterdir()) == ["good-2.png", "good.png"]  # one per readable image
-    assert Image.open(shown / "good.png").size == (224, 224)
+    # per readable image: the 28x28 the model saw (as README and --help say), and the picture explained
+    assert sorted(p.name for p in shown.iterdir()) == ["good-2-explained.png", "good-2.png", "good-explained.png",
+                                                       "good.png"]
+    assert Image.open(shown / "good.png").size == (28, 28)
+    explained = Image.open(shown / "good-explained.png")
+    assert explained.height > 280 and explained.width > 2 * 280  # the 280x280 photo beside the model's input
 
 
 def test_cli_json_and_dataset_index(run_dir, tmp_path, capsys):
@@ -77,6 +81,7 @@ def test_cli_json_and_dataset_index(run_dir, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     a, first, fourth = result["predictions"]
     assert a["source"].endswith("a.bmp") and len(a["top"]) == 3 and "true_label" not in a
+    assert a["uncertain"] == (a["probability"] < 0.5) and isinstance(first["uncertain"], bool)
     assert first["source"] == "fashion_mnist test[0]" and isinstance(first["correct"], bool)
     assert fourth["true_class"] in ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                                     "Sneaker", "Bag", "Ankle boot")
@@ -188,3 +193,54 @@ def test_unwritable_show_input_folder_is_a_user_error(run_dir, tmp_path, capsys)
     assert main(["predict", str(run_dir), str(tmp_path / "a.png"), "--show-input", str(blocker)]) == 2
     err = capsys.readouterr().err
     assert "cannot write" in err and "--show-input" in err and "Traceback" not in err
+
+
+def test_show_input_is_exactly_what_the_model_saw(run_dir, tmp_path):
+    images, _ = synthetic_arrays(3, seed=7)
+    for i, image in enumerate(images):
+        write_as_photo(image, tmp_path / f"{i}.png")
+    paths = [tmp_path / f"{i}.png" for i in range(3)]
+    assert main(["predict", str(run_dir), *map(str, paths), "--show-input", str(tmp_path / "seen")]) == 0
+    results = predict_images(load_run(run_dir), paths)
+    for i, p in enumerate(results):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "seen" / f"{i}.png")), p.image)
+
+
+def test_pictures_without_a_garment_get_cannot_read(run_dir, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (240, 320), dtype=np.uint8)).save(tmp_path / "noise.png")
+    Image.new("RGB", (300, 200), (90, 140, 200)).save(tmp_path / "blue.jpg")
+    two = np.full((240, 360), 235, np.uint8)
+    two[40:200, 30:150] = 40
+    two[50:190, 210:330] = 60
+    Image.fromarray(two).save(tmp_path / "two.png")
+    images, _ = synthetic_arrays(1, seed=3)
+    write_as_photo(images[0], tmp_path / "shirt.png")
+    names = ["noise.png", "blue.jpg", "two.png", "shirt.png"]
+    argv = ["predict", str(run_dir), *[str(tmp_path / n) for n in names]]
+    assert main(argv + ["--show-input", str(tmp_path / "seen")]) == 2
+    out, err = capsys.readouterr()
+    assert f"{tmp_path / 'noise.png'}: cannot read (low contrast)" in out
+    assert f"{tmp_path / 'blue.jpg'}: cannot read (flat)" in out
+    assert f"{tmp_path / 'two.png'}: cannot read (several objects)" in out
+    assert f"{tmp_path / 'shirt.png'}: " in out and out.count("  1. ") == 1  # the garment is still predicted
+    assert "2 objects of similar size" in err and "is one flat colour" in err and "Traceback" not in err
+    assert (tmp_path / "seen" / "two-explained.png").exists() and not (tmp_path / "seen" / "two.png").exists()
+    assert main(argv + ["--json"]) == 2
+    noise, blue, pair, shirt = json.loads(capsys.readouterr().out)["predictions"]
+    assert (noise["cannot_read"], blue["cannot_read"], pair["cannot_read"]) == ("low_contrast", "flat", "several_objects")
+    assert "class_name" not in pair and len(pair["found"]["objects"]) == 2 and pair["error"].startswith("cannot read")
+    assert shirt["class_name"] and "cannot_read" not in shirt and shirt["found"]["background"] == "light"
+
+
+def test_low_top_probability_is_marked_uncertain(run_dir, capsys):
+    from fashion_lab.predict import format_predictions
+
+    images, _ = synthetic_arrays(1, seed=1)
+    flat = np.full((1, 28, 28), 30, np.uint8)  # no band anywhere: the model has no reason to prefer a class
+    results = predict_arrays(load_run(run_dir), np.concatenate([images, flat]))
+    for p in results:
+        assert p.uncertain == (p.probability < 0.5) and p.to_dict()["uncertain"] == p.uncertain
+    unsure = [p for p in results if p.uncertain]
+    assert unsure, [p.probability for p in results]
+    assert "uncertain (top probability under 50%)" in format_predictions(unsure)

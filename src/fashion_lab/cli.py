@@ -60,6 +60,8 @@ _target = _arg(fraction, float, low_open=True, high_open=False, example="for 60%
 _split = _arg(fraction, float, low_open=True, high_open=True, example="for 10% pass 0.1")
 _learning_rate = _arg(positive_number, float, example="the seed uses 0.001")
 _loss_target = _arg(positive_number, float, example="for example 0.3")
+_port = _arg(whole_number, int, below=65536)
+_upload_mb = _arg(positive_number, float, example="for example 10")
 
 
 def _shown(value) -> str:
@@ -99,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fashion-lab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+    parser.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
+                        help="compile every program afresh instead of loading it from fashion-lab's compilation cache "
+                             "(~/.cache/fashion-lab/xla; also FASHION_LAB_COMPILE_CACHE=0)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("data", help="find, verify and describe the dataset",
@@ -154,9 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict the class of your own images, or of dataset images",
                        description="Predict with a run's model. Each image (PNG, JPEG, BMP, GIF, WebP, TIFF; any size "
-                                   "or colour) is made to look like the dataset: greyscale, inverted when the "
-                                   "background is light, cropped, fitted and centred in 28x28. Exit code 2 when "
-                                   "any image could not be read; the others are still predicted.")
+                                   "or colour) is made to look like the dataset: greyscale, frame cut off, background "
+                                   "removed, inverted when it is light, the garment found, cropped, fitted and centred "
+                                   "in 28x28. A picture with no single garment in it (flat, noise, two objects, a "
+                                   "close-up) is answered 'cannot read' with what was found; a top probability under "
+                                   "50% is marked uncertain. Exit code 2 when any image could not be read; the "
+                                   "others are still predicted.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files to classify")
     p.add_argument("--index", type=_non_negative_int, nargs="+", metavar="N",
@@ -164,12 +172,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("train", "test"), default="test", help="split for --index (default: test)")
     p.add_argument("--top", type=_positive_int, default=3, help="how many classes to show per image (default: 3)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
-    p.add_argument("--show-input", metavar="DIR", help="write the 28x28 image the model saw, per input, into DIR")
+    p.add_argument("--show-input", metavar="DIR",
+                   help="write into DIR, per input, NAME.png (the 28x28 image the model saw) and, for image files, "
+                        "NAME-explained.png (the picture with the found object's outline, next to the model's input)")
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert the picture's brightness: auto (default) when its background is light")
 
+    p = sub.add_parser("inspect", help="what a run's network learned, as pictures in its report",
+                       description="Draw what a run's model learned into its folder and report.html: the first Dense "
+                                   "layer's weights as 28x28 images, saliency maps of test images of each class "
+                                   "(mistakes included), a 2-D PCA of the last hidden layer on the test set, and for "
+                                   "a convolutional model its first filters and feature maps; the numbers go to "
+                                   "inspection.json. A part that does not fit the model's architecture says why.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
+
     _add_experiment_parsers(sub)
+    _add_serving_parsers(sub)
     return parser
+
+
+def _add_serving_parsers(sub) -> None:
+    p = sub.add_parser("serve", help="a local web page and JSON API to try a run's model",
+                       description="Serve a page where you upload a photo (or take one on a phone), or draw a garment, "
+                                   "and see the top classes, the 28x28 image the model saw, and the served run; and a "
+                                   "JSON API: POST /api/predict (multipart field 'image'), GET /api/health. "
+                                   "Ctrl-C stops it. Needs the serve extra: pip install 'fashion-lab[serve]'.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the network)")
+    p.add_argument("--port", type=_port, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
+    p.add_argument("--max-upload-mb", type=_upload_mb, default=10.0, metavar="MB",
+                   help="uploads larger than this get HTTP 413 (default: 10)")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not print a line per request")
+
+    p = sub.add_parser("export", help="export a run's model to ONNX, checked against Keras",
+                       description="Write the run's model as an ONNX file (Keras's own exporter on JAX, no TensorFlow) "
+                                   "and check it: onnxruntime and Keras predict the run's 10,000 test images, and the "
+                                   "largest probability difference and the number of identical classes are printed. "
+                                   "Needs the onnx extra: pip install 'fashion-lab[onnx]'.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by fashion-lab train")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="the file format (default: onnx, the only one)")
+    p.add_argument("--out", metavar="FILE", help="where to write (default: RUN_DIR/model.onnx)")
 
 
 def _experiments_epilog() -> str:
@@ -299,7 +342,7 @@ def cmd_show(args) -> int:
 def _resume_conflicts(args) -> list[str]:
     """Flags given with --resume that would change the saved config (the run's own config wins)."""
     defaults = build_parser().parse_args(["train"])
-    keep = {"resume", "quiet", "debug", "command"}
+    keep = {"resume", "quiet", "debug", "command", "compile_cache"}
     return [f"--{k.replace('_', '-')}" for k, v in vars(args).items() if k not in keep and getattr(defaults, k, v) != v]
 
 
@@ -346,6 +389,15 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    from .insight import format_inspection, inspect_run
+
+    result = inspect_run(args.run_dir)
+    print(format_inspection(result))
+    print(f"\nwrote {args.run_dir}/inspection.json and the report's pictures (report.html)")
+    return 0
+
+
 def cmd_predict(args) -> int:
     if not args.images and not args.index:
         raise ConfigError("give image files to classify, or --index N for dataset images; "
@@ -359,12 +411,12 @@ def cmd_predict(args) -> int:
         import json
 
         print(json.dumps({"run": args.run_dir, "predictions": [p.to_dict() for p in results]}, indent=2))
-    elif any(p.ok for p in results):
+    elif any(p.ok or p.cannot_read for p in results):
         print(format_predictions(results))
     if args.show_input:
         written = save_inputs(results, args.show_input)
         if written:
-            print(f"wrote the model's input for {len(written)} image(s) to {args.show_input}", file=sys.stderr)
+            print(f"wrote {len(written)} picture(s) of the model's input to {args.show_input}", file=sys.stderr)
     failed = [p for p in results if p.error]
     for p in failed:
         print(f"fashion-lab predict: error: {p.error}", file=sys.stderr)
@@ -420,14 +472,33 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "experiment": cmd_experiment, "sweep": cmd_sweep, "report": cmd_report}
+def cmd_serve(args) -> int:
+    from .web.server import serve
+
+    serve(args.run_dir, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, access_log=args.access_log)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_onnx, format_export
+
+    print(format_export(export_onnx(args.run_dir, args.out)))
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate, "inspect": cmd_inspect,
+            "predict": cmd_predict, "experiment": cmd_experiment, "report": cmd_report, "serve": cmd_serve,
+            "export": cmd_export, "sweep": cmd_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.compile_cache:
+        import os
+
+        os.environ["FASHION_LAB_COMPILE_CACHE"] = "0"  # read by fashion_lab.compile_cache before JAX compiles
     try:
         return COMMANDS[args.command](args)
     except FashionLabError as e:

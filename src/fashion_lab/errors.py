@@ -62,3 +62,21 @@ class InvalidValue(ConfigError):
     def describe(self, shown: object) -> str:
         """The rule and the value as ``shown`` (a number, or the text it was parsed from), with the example."""
         return f"{self.rule}, got {shown!r}" + (f"; {self.example}" if self.example else "")
+
+
+class DependencyError(FashionLabError):
+    """An optional part (the ``serve`` or ``onnx`` extra) is not installed; the message names the extra."""
+
+
+class CannotRead(ImageError):
+    """A picture was read, but no single garment could be found in it (flat, too little contrast, no object,
+    several objects of similar size, or an object cut off on every side).
+
+    ``reason`` is a short code (``flat``, ``low_contrast``, ``no_object``, ``several_objects``,
+    ``touches_edges``) and ``found`` what the analysis found (see :class:`fashion_lab.segmentation.Found`).
+    """
+
+    def __init__(self, message: str, *, reason: str, found=None):
+        super().__init__(message)
+        self.reason = reason
+        self.found = found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +19,17 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def import_in_background() -> threading.Thread:
+    """Start importing matplotlib on a thread, so the plots at the end of a run do not wait for it.
+
+    Training spends its time in compiled code that releases the GIL; the import (about half a second on
+    2 cores) overlaps it. Importing the same modules again later simply finds them loaded.
+    """
+    thread = threading.Thread(target=pyplot, name="fashion-lab-import-matplotlib", daemon=True)
+    thread.start()
+    return thread
 
 
 def save_figure(fig, path) -> None:
@@ -273,3 +285,119 @@ def plot_target(rows: Sequence[dict], target: float, path: str | os.PathLike[str
     axes[0].xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title or f"time to reach {target:g} accuracy")
     save_figure(fig, path)
+
+
+def _colour(values: np.ndarray, cmap: str, low: float, high: float) -> np.ndarray:
+    """``values`` through matplotlib colour map ``cmap`` over ``[low, high]``, as RGB floats."""
+    import matplotlib
+
+    span = (high - low) or 1.0
+    return matplotlib.colormaps[cmap](np.clip((np.asarray(values, dtype=np.float64) - low) / span, 0, 1))[..., :3]
+
+
+def _diverging(values: np.ndarray) -> np.ndarray:
+    """Red positive, blue negative, white at 0, scaled to the largest magnitude."""
+    limit = float(np.abs(values).max()) or 1.0
+    return _colour(values, "RdBu_r", -limit, limit)
+
+
+def _mosaic(tiles: Sequence[np.ndarray], labels: Sequence[str], path, *, columns: int, scale: float,
+            title: str = "", label_colours: Sequence[str] | None = None) -> None:
+    """RGB tiles of one shape laid out in a grid, drawn as one image (fast: one ``imshow``), each labelled above."""
+    plt = pyplot()
+    h, w = tiles[0].shape[:2]
+    gap, head = max(2, w // 10), max(4, h // 3)
+    rows = -(-len(tiles) // columns)
+    canvas = np.ones((rows * (h + head + gap), columns * (w + gap) - gap, 3))
+    spots = []
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, columns)
+        top, left = r * (h + head + gap) + head, c * (w + gap)
+        canvas[top:top + h, left:left + w] = tile
+        spots.append((left, top))
+    fig, ax = plt.subplots(figsize=(canvas.shape[1] * scale, canvas.shape[0] * scale))
+    ax.imshow(canvas, interpolation="nearest")
+    for k, ((left, top), label) in enumerate(zip(spots, labels)):
+        ax.text(left, top - 1, label, fontsize=7, va="bottom", ha="left",
+                color=(label_colours[k] if label_colours else "black"))
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    save_figure(fig, path)
+
+
+def plot_unit_weights(images: np.ndarray, units: Sequence[int], norms: Sequence[float], path: str | os.PathLike[str],
+                      title: str = "") -> None:
+    """Each unit's incoming weights as a 28x28 image, red positive and blue negative, white at 0 (per-unit scale)."""
+    _mosaic([_diverging(image) for image in images], [f"unit {u}, |w| {n:.2f}" for u, n in zip(units, norms)], path,
+            columns=4, scale=0.065, title=(title + "\n" if title else "") + "red: brightness there raises the unit, "
+            "blue: lowers it; each unit scaled to its own largest weight")
+
+
+def plot_saliency(images: np.ndarray, maps: np.ndarray, examples: Sequence[dict], path: str | os.PathLike[str],
+                  title: str = "") -> None:
+    """Each image beside its saliency map (black: 0, yellow: its largest), labelled true -> predicted and the
+    probability; mistakes in red."""
+    tiles, labels = [], []
+    for image, sal, ex in zip(images, maps, examples):
+        grey = np.repeat((np.asarray(image, dtype=np.float64) / 255.0)[..., None], 3, axis=2)
+        heat = _colour(sal, "inferno", 0.0, float(sal.max()))
+        tiles.append(np.concatenate([grey, np.ones((grey.shape[0], 1, 3)), heat], axis=1))
+        labels.append((ex["true"] if ex["correct"] else f"{ex['true']} -> {ex['predicted']}") + f" {ex['probability']:.0%}")
+    _mosaic(tiles, labels, path, columns=3, scale=0.07, title=title,
+            label_colours=["black" if ex["correct"] else "C3" for ex in examples])
+
+
+def plot_projection(points: np.ndarray, labels: np.ndarray, classes: Sequence[str], path: str | os.PathLike[str],
+                    title: str = "") -> None:
+    """A 2-D scatter of ``points`` coloured by class, with each class's centre labelled."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    for c, name in enumerate(classes):
+        mine = points[labels == c]
+        if len(mine):
+            ax.scatter(mine[:, 0], mine[:, 1], s=3, alpha=0.35, color=f"C{c % 10}", label=name, rasterized=True)
+            ax.annotate(name, mine.mean(axis=0), fontsize=8, ha="center", weight="bold",
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
+    ax.set_xlabel("principal component 1")
+    ax.set_ylabel("principal component 2")
+    ax.legend(markerscale=4, fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=9)
+    save_figure(fig, path)
+
+
+def plot_filters(filters: np.ndarray, path: str | os.PathLike[str], title: str = "") -> None:
+    """Convolution filters ``(n, height, width)``, red positive and blue negative, each on its own scale."""
+    big = [np.kron(_diverging(f), np.ones((4, 4, 1))) for f in filters]  # 3x3 is too small to label otherwise
+    _mosaic(big, [str(k) for k in range(len(filters))], path, columns=8, scale=0.09, title=title)
+
+
+def plot_feature_maps(image: np.ndarray, maps: np.ndarray, path: str | os.PathLike[str], title: str = "") -> None:
+    """The input image (fitted to the maps' size), then each feature map ``(n, height, width)`` on its own scale
+    (dark: 0)."""
+    h, w = maps.shape[1:]
+    grey = np.asarray(image, dtype=np.float64)[: h, : w] / 255.0
+    first = np.ones((h, w, 3))
+    first[: grey.shape[0], : grey.shape[1]] = grey[..., None]
+    tiles = [first] + [_colour(m, "viridis", 0.0, max(float(m.max()), 1e-12)) for m in maps]
+    _mosaic(tiles, ["input"] + [str(k) for k in range(len(maps))], path, columns=8, scale=0.075, title=title)
+
+
+def plot_lr_range(rates: Sequence[float], losses: Sequence[float], smoothed: Sequence[float],
+                  path: str | os.PathLike[str], *, marks: Sequence[tuple[float, str]] = (), title: str = "") -> None:
+    """Loss against learning rate on a log axis: each step's loss, the smoothed curve, and vertical marks."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.4))
+    ax.plot(rates, losses, ".", color="0.65", markersize=3, label="loss after each step")
+    ax.plot(rates, smoothed, "-", color="C0", linewidth=2, label="smoothed")
+    for k, (rate, label) in enumerate(marks):
+        ax.axvline(rate, color=f"C{k + 1}", linestyle="--" if k == 0 else ":", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("loss")
+    top = float(np.nanmax(smoothed)) if len(smoothed) else 1.0
+    ax.set_ylim(0, top * 1.15)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    _finish(fig, path, title)

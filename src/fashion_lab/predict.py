@@ -1,9 +1,11 @@
 """Predict the class of people's own pictures, and of dataset images with their true label.
 
-A picture goes through :mod:`fashion_lab.images` (greyscale, crop, fit, centre, invert when the
-background is light) and then the same :func:`fashion_lab.preprocess.prepare_images` that training
-used, so the model sees what it was trained on. A picture that cannot be read does not stop the
-others: its :class:`Prediction` carries the error instead of probabilities.
+A picture goes through :mod:`fashion_lab.images` (greyscale; frame, background and object found by
+:mod:`fashion_lab.segmentation`; cropped, fitted and centred) and then the same
+:func:`fashion_lab.preprocess.prepare_images` that training used, so the model sees what it was trained
+on. A picture that cannot be read, or in which no single garment was found ("cannot read"), does not
+stop the others: its :class:`Prediction` carries the error instead of probabilities. A top probability
+under ``UNCERTAIN_BELOW`` is marked ``uncertain``.
 
 Example:
     >>> from fashion_lab import load_run
@@ -26,8 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ImageError
-from .images import FASHION_FRAMING, FRAMINGS, MAX_PIXELS, Framing, load_image
+from .errors import CannotRead, ImageError
+from .images import FASHION_FRAMING, FRAMINGS, MAX_PIXELS, Framing, Reading, load_picture
+from .segmentation import Found
+
+UNCERTAIN_BELOW = 0.5  # a top probability under this is marked uncertain: the model hesitates between classes
 
 
 @dataclass
@@ -36,7 +41,11 @@ class Prediction:
 
     ``top`` lists ``(class name, probability)`` best first; ``image`` is the 28x28 uint8 the model
     saw; ``true_label``/``true_class`` are set for dataset images; ``error`` is set, and the
-    prediction fields are None, when the image could not be read.
+    prediction fields are None, when the image could not be read. ``uncertain`` is True when the top
+    probability is under ``UNCERTAIN_BELOW``. When the file was read but no single garment was found in
+    it, ``cannot_read`` says why (``flat``, ``low_contrast``, ``no_object``, ``several_objects``,
+    ``touches_edges``) and ``error`` says what was found. ``reading`` holds what the pipeline found
+    (frame, background, the object's outline), for pictures read from files.
     """
 
     source: str
@@ -49,6 +58,10 @@ class Prediction:
     true_label: int | None = None
     true_class: str | None = None
     error: str | None = None
+    uncertain: bool = False
+    cannot_read: str | None = None
+    reading: Reading | None = field(default=None, repr=False)
+    found: Found | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -65,9 +78,13 @@ class Prediction:
         out: dict[str, Any] = {"source": self.source}
         if self.error is not None:
             out["error"] = self.error
+            if self.cannot_read is not None:
+                out.update(cannot_read=self.cannot_read, found=self.found.summary() if self.found is not None else None)
             return out
         out.update(label=self.label, class_name=self.class_name, probability=self.probability,
-                   top=[{"class_name": name, "probability": p} for name, p in self.top])
+                   top=[{"class_name": name, "probability": p} for name, p in self.top], uncertain=self.uncertain)
+        if self.reading is not None:
+            out["found"] = self.reading.found.summary()
         if self.true_label is not None:
             out.update(true_label=self.true_label, true_class=self.true_class, correct=self.correct)
         return out
@@ -88,7 +105,7 @@ def _model_and_settings(model, classes, normalized, framing):
         run_classes, normalized, run_framing = _run_settings(model)
         classes = classes if classes is not None else run_classes
         framing = framing or run_framing
-        model = model.model if model.model is not None else model.load_model()
+        model = model.load_predictor()  # the model in memory, else NumPy for a dense network, else Keras
     if classes is None:
         from .datasets import FASHION_MNIST
 
@@ -105,7 +122,10 @@ def read_inputs(paths: Sequence[str | os.PathLike[str]], framing: Framing = FASH
     out = []
     for path in paths:
         try:
-            out.append(Prediction(source=str(path), image=load_image(path, framing, invert=invert, max_pixels=max_pixels)))
+            reading = load_picture(path, framing, invert=invert, max_pixels=max_pixels)
+            out.append(Prediction(source=str(path), image=reading.image, reading=reading))
+        except CannotRead as e:
+            out.append(Prediction(source=str(path), error=str(e), cannot_read=e.reason, found=e.found))
         except ImageError as e:
             out.append(Prediction(source=str(path), error=str(e)))
     return out
@@ -131,6 +151,7 @@ def _fill(predictions: Sequence[Prediction], probs: np.ndarray, classes: Sequenc
         p.class_name = classes[p.label]
         p.probability = float(row[p.label])
         p.top = [(classes[int(i)], float(row[int(i)])) for i in best]
+        p.uncertain = p.probability < UNCERTAIN_BELOW
         if p.true_label is not None:
             p.true_class = classes[p.true_label]
 
@@ -154,7 +175,8 @@ def predict_images(model, paths: Sequence[str | os.PathLike[str]], *, classes: S
         top: how many classes to keep in ``Prediction.top``. Defaults to 3.
         max_pixels: refuse larger images (decompression bombs). Defaults to 40 megapixels.
 
-    A file that cannot be read gives a Prediction with ``error`` set; the others are still predicted.
+    A file that cannot be read gives a Prediction with ``error`` set, and a picture with no single garment in
+    it one with ``cannot_read`` and ``found`` too; the others are still predicted.
     """
     model, classes, normalized, framing = _model_and_settings(model, classes, normalized, framing)
     inputs = read_inputs(paths, framing, invert=invert, max_pixels=max_pixels)
@@ -190,37 +212,57 @@ def predict_dataset_images(run, indices: Sequence[int], split: str = "test", *, 
 
 
 def save_inputs(predictions: Sequence[Prediction], folder: str | os.PathLike[str]) -> list[str]:
-    """Write the 28x28 each prediction's model saw as ``<name>.png`` (enlarged 8x, sharp pixels); return the paths."""
+    """Write, per prediction, ``<name>.png``: the 28x28 image the model saw, pixel for pixel, and for pictures
+    read from files ``<name>-explained.png``: the picture with the found object's outline next to the model's
+    input, and the answer (:func:`fashion_lab.explain.explain_image`). Returns the paths written.
+    """
     from pathlib import Path
 
+    from . import _atomic
+    from .errors import OutputError
+    from .explain import explain_image
     from .plots import save_image
 
     folder = Path(folder)
+    hint = "choose a writable --show-input folder"
     written, used = [], set()
     for p in predictions:
-        if p.image is None:
+        if p.image is None and p.found is None:
             continue
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(p.source).stem).strip("_") or "image"
         name, n = stem, 2
         while name in used:
             name, n = f"{stem}-{n}", n + 1
         used.add(name)
-        path = folder / f"{name}.png"
-        save_image(p.image, path, hint="choose a writable --show-input folder")
-        written.append(str(path))
+        if p.image is not None:
+            save_image(p.image, folder / f"{name}.png", scale=1, hint=hint)
+            written.append(str(folder / f"{name}.png"))
+        if p.reading is not None or p.found is not None:
+            path = folder / f"{name}-explained.png"
+            try:
+                with _atomic.atomic_path(path) as tmp:
+                    explain_image(p).save(tmp, format="PNG")
+            except OSError as e:
+                raise OutputError(f"cannot write {path}: {e.strerror or e}; {hint}.") from None
+            written.append(str(path))
     return written
 
 
 def format_predictions(predictions: Sequence[Prediction]) -> str:
-    """Readable lines per image: the top classes with probabilities, and the truth when known."""
+    """Readable lines per image: the top classes with probabilities (an uncertain answer marked), the truth when
+    known, and for a picture in which no single garment was found, why."""
     lines = []
     for p in predictions:
+        if p.cannot_read is not None:
+            lines.append(f"{p.source}: cannot read ({p.cannot_read.replace('_', ' ')})")
+            continue
         if not p.ok:
             continue
         truth = ""
         if p.true_label is not None:
             truth = f"  (true: {p.true_class}, {'correct' if p.correct else 'wrong'})"
-        lines.append(f"{p.source}: {p.class_name} {p.probability:.1%}{truth}")
+        unsure = f"  uncertain (top probability under {UNCERTAIN_BELOW:.0%})" if p.uncertain else ""
+        lines.append(f"{p.source}: {p.class_name} {p.probability:.1%}{truth}{unsure}")
         for rank, (name, prob) in enumerate(p.top, start=1):
             lines.append(f"  {rank}. {name:<12} {prob:6.1%}")
     return "\n".join(lines)
@@ -241,7 +283,9 @@ def predict_run(run_dir: str | os.PathLike[str], images: Sequence[str | os.PathL
     inputs = read_inputs(images, framing, invert=invert, max_pixels=max_pixels)
     if not indices and not any(p.error is None for p in inputs):
         return inputs
-    run.load_model()
+    # A dense network runs in NumPy, without importing Keras or JAX (fashion_lab.inference): one picture takes
+    # a fraction of a second as a whole command; any other model is Keras's, loaded in safe mode.
+    run.model = run.load_predictor()
     out = predict_inputs(run.model, inputs, classes, normalized=normalized, top=top)
     if indices:
         out += predict_dataset_images(run, indices, split, top=top)

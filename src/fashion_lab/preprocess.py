@@ -21,3 +21,30 @@ def prepare_images(images: np.ndarray, *, normalized: bool = True) -> np.ndarray
     if normalized:
         return normalize(images)
     return np.asarray(images, dtype=np.float32)
+
+
+def prepare_on_device(images: np.ndarray, *, normalized: bool = True):
+    """:func:`prepare_images` computed by JAX on its default device, for training.
+
+    The uint8 images go to the device (a quarter of the float32 size) and become float32 there, so the
+    process holds one float32 copy of the training set instead of a host copy and a device copy (188 MB
+    less for Fashion-MNIST). The values are the same bits: one float32 conversion and one multiply by the
+    same float32 constant, rounded the same way (tests/test_fast_paths.py checks all 256 grey levels).
+    """
+    import jax
+
+    return _on_device(normalized)(jax.device_put(np.asarray(images)))
+
+
+_DEVICE_FUNCTIONS: dict = {}
+
+
+def _on_device(normalized: bool):
+    if normalized not in _DEVICE_FUNCTIONS:
+        import jax
+        import jax.numpy as jnp
+
+        scale = np.float32(1.0 / 255.0)
+        _DEVICE_FUNCTIONS[normalized] = jax.jit(
+            (lambda x: x.astype(jnp.float32) * scale) if normalized else (lambda x: x.astype(jnp.float32)))
+    return _DEVICE_FUNCTIONS[normalized]

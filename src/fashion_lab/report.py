@@ -275,15 +275,18 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
         if described is not None and described == current:
             sections.append(("Per class (test set)", _per_class_table(evaluation)))
         else:  # computed from another model.keras (before a resume): its numbers would contradict the run's
-            stale = set(runs.DERIVED)
+            stale = {runs.CONFUSION, runs.MISCLASSIFIED}
             was = f"the model of epoch {described['epoch']}" if isinstance(described, dict) else "an earlier model"
             sections.append(("Per class (test set)", f'<p class="note">{_esc(runs.EVALUATION)} describes {_esc(was)}, '
                              f'not the current {_esc(runs.MODEL)}; run <code>fashion-lab evaluate {_esc(str(run.dir))}'
                              f'</code> again to see the current model\'s classes and mistakes.</p>'))
+    stale |= set(runs.INSPECTION_IMAGES.values())  # shown in their own section (or named stale there)
     images = [name for name in _RUN_IMAGES if (run.dir / name).is_file() and name not in stale]
     images += sorted(p.name for p in run.dir.glob("*.png") if p.name not in _RUN_IMAGES and p.name not in stale)
     if images:
         sections.append(("Plots", "".join(figure(run.dir / name, _RUN_IMAGES.get(name, name)) for name in images)))
+    if (run.dir / runs.INSPECTION).is_file():
+        sections.append(("What the network learned", _inspection_section(run.dir, runs.read_json(run.dir / runs.INSPECTION))))
     sections.append(("Splits", SPLIT_LEGEND))
     versions = run.info.get("versions", {})
     footer = f"Created {run.info.get('created', '')}; " + ", ".join(f"{k} {v}" for k, v in versions.items())
@@ -292,6 +295,48 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
     path = run.dir / REPORT
     _atomic.write_text(path, page(f"Run {run.dir.name}", subtitle, sections, footer))
     return path
+
+
+_INSPECTION_CAPTIONS = {
+    "weights": "The first Dense layer's weights, one 28x28 image per unit (the units with the largest weights): red "
+               "pixels raise the unit when bright, blue ones lower it.",
+    "saliency": "Saliency: each test image beside the size of the gradient of its predicted class's probability with "
+                "respect to each pixel (brighter: a change there moves the prediction more); first the correctly "
+                "classified images of each class, then a mistake (red: true -> predicted).",
+    "projection": "The last hidden layer's activations for the test set, projected on their first two principal "
+                  "components, coloured by true class.",
+    "filters": "The first convolution's filters (red positive, blue negative).",
+    "feature_maps": "The first convolution's feature maps for one test image.",
+}
+
+
+def _inspection_section(folder: Path, inspection: dict[str, Any]) -> str:
+    """``fashion-lab inspect``'s pictures and numbers, or a note when they describe another model than model.keras."""
+    current = runs.model_fingerprint(folder)
+    described = inspection.get("model") or {}
+    if current is None or described.get("sha256") != current.get("sha256"):
+        return (f'<p class="note">The pictures of <code>fashion-lab inspect</code> describe another model (epoch '
+                f'{_esc(described.get("epoch"))}) than this run\'s model.keras now holds; run <code>fashion-lab inspect '
+                f'{_esc(folder)}</code> again.</p>')
+    html = ""
+    for name, part in inspection.get("parts", {}).items():
+        file = inspection.get("images", {}).get(name)
+        if "skipped" in part or not file:
+            html += f'<p class="note">{_esc(name.replace("_", " "))}: not drawn: {_esc(part.get("skipped", "no picture"))}.</p>'
+            continue
+        caption = _INSPECTION_CAPTIONS.get(name, name)
+        if name == "saliency" and part.get("box_ratio_median") is not None:
+            caption += (f" Over the first {part.get('ratio_images', 0):,} test images the median image's saliency is {part['box_ratio_median']:.2f}x as large inside "
+                        f"the garment's bounding box as outside it, and {part['pixel_ratio_median']:.2f}x on its bright "
+                        f"pixels as on the dark ones.")
+        if name == "projection":
+            ev = part["explained_variance"]
+            caption += (f" The two components hold {ev[0]:.1%} and {ev[1]:.1%} of the variance of {part['units']} units; "
+                        f"the nearest class centre in this plane is the right class for "
+                        f"{part['nearest_centroid_accuracy_2d']:.1%} of the images.")
+        html += figure(folder / file, caption)
+    return html + (f'<p class="note">Model: epoch {_esc(described.get("epoch"))}, SHA-256 '
+                   f'{_esc(str(described.get("sha256"))[:12])}; numbers in <code>{runs.INSPECTION}</code>.</p>')
 
 
 def _per_class_table(evaluation: dict[str, Any]) -> str:

@@ -33,11 +33,20 @@ CONFUSION = "confusion.png"
 MISCLASSIFIED = "misclassified.png"
 CHECKPOINT = "checkpoint.json"  # last finished epoch, its time and the shuffling RNG state, for --resume
 TENSORBOARD = "tensorboard"  # folder of TensorBoard event files (train/, validation/)
+# What fashion-lab inspect writes (fashion_lab.insight): the numbers, then one picture per part.
+INSPECTION = "inspection.json"
+INSPECTION_IMAGES = {
+    "weights": "weights.png",  # the first Dense layer's weights as 28x28 images
+    "saliency": "saliency.png",  # gradient of the predicted class's probability with respect to the pixels
+    "projection": "pca.png",  # the last hidden layer's activations of the test set, 2-D PCA
+    "filters": "filters.png",  # a convolutional model's first filters
+    "feature_maps": "feature_maps.png",  # and their outputs for one test image
+}
 # Files a run writes; --overwrite clears them so nothing stale survives.
 REPORT = "report.html"
 # Files computed from model.keras after training: removed whenever the model changes (a resume), and each
 # records the model it describes (model_fingerprint), so a reader can tell when it is stale.
-DERIVED = (EVALUATION, CONFUSION, MISCLASSIFIED)
+DERIVED = (EVALUATION, CONFUSION, MISCLASSIFIED, INSPECTION, *INSPECTION_IMAGES.values())
 ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, CHECKPOINT, REPORT, *DERIVED)
 
 

@@ -11,6 +11,7 @@ Example (as the CLI runs it):
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 import warnings
@@ -26,7 +27,7 @@ from .config import TrainConfig
 from .console import sayer
 from .datasets import Dataset, open_dataset
 from .errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
-from .preprocess import prepare_images
+from .preprocess import prepare_images, prepare_on_device
 from .stopping import StopRequest, stop_on_signals
 
 EVAL_BATCH = 1024  # evaluation has no gradients; big batches keep it fast
@@ -237,9 +238,14 @@ class _Prepared:
     """The arrays a run trains and is tested on, after the shared preprocessing and the seeded split."""
 
     def __init__(self, config: TrainConfig, dataset: Dataset):
-        x_all = prepare_images(dataset.x_train, normalized=config.normalize)
         y_all = dataset.y_train.astype(np.int32)
-        (self.x, self.y), self.validation = split_validation(x_all, y_all, config.validation_split, config.seed)
+        # Split the uint8 images (a quarter of the float32 bytes), then make each part the model's input once.
+        (x_fit, self.y), validation = split_validation(dataset.x_train, y_all, config.validation_split, config.seed)
+        # On JAX the training images become float32 on the device: one float32 copy, not a host and a device one.
+        on_jax = os.environ.get("KERAS_BACKEND", "jax") == "jax"
+        self.x = (prepare_on_device if on_jax else prepare_images)(x_fit, normalized=config.normalize)
+        self.validation = None if validation is None else (
+            prepare_images(validation[0], normalized=config.normalize), validation[1])
         self.x_test = prepare_images(dataset.x_test, normalized=config.normalize)
         self.y_test = dataset.y_test.astype(np.int32)
 
@@ -300,6 +306,9 @@ def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initi
     """Train the epochs left, then measure and write the results. Each epoch is recorded as it ends
     (:mod:`fashion_lab.recording`); what is written once at the end is here, in order."""
     run_dir, config = session.run_dir, session.config
+    from .plots import import_in_background
+
+    import_in_background()  # the plots at the end need matplotlib: import it while the epochs run
     recorder, fit_seconds = _fit(session, user_callbacks, initial_epoch=initial_epoch)
     fit_seconds += prior_seconds
     history = runs.read_history(run_dir / runs.HISTORY)  # every epoch, those before a resume included

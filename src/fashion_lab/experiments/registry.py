@@ -11,7 +11,7 @@ Example:
     >>> get_experiment("layer_size")
     Traceback (most recent call last):
     ...
-    fashion_lab.errors.ConfigError: unknown experiment 'layer_size'; choose one of: layer-size, epochs, normalization, no-flatten, callback.
+    fashion_lab.errors.ConfigError: unknown experiment 'layer_size'; choose one of: layer-size, epochs, normalization, no-flatten, callback, learning-rate.
 """
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("callback", "Callback: how long to reach a target accuracy",
                "epochs and seconds until the seed's callback stops training at a target accuracy",
                {"hidden": TrainConfig.hidden, "epochs": 20, "target": 0.85}, frozenset({"target", "epochs"})),
+    Experiment("learning-rate", "Learning rate: the range test",
+               "a short run with the learning rate rising from 1e-6 to 1, loss against rate, and a suggested rate",
+               {"hidden": TrainConfig.hidden}, frozenset()),
 )}
 
 
