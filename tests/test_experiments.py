@@ -107,7 +107,7 @@ def test_first_overfit_epoch(val_loss, expected):
 
 def test_epochs_findings_say_whether_it_overfits():
     falling = {"loss": [0.5, 0.4], "val_loss": [0.5, 0.45], "accuracy": [0.8, 0.85], "val_accuracy": [0.8, 0.82]}
-    assert "no overfitting" in epochs_findings(falling)[2]
+    assert "no sign of overfitting within 2 epochs" in epochs_findings(falling)[2]
 
 
 # ---- options -------------------------------------------------------------------------------------
@@ -156,26 +156,26 @@ def _read_csv(path):
 
 def test_layer_size_writes_table_plots_and_report(tmp_path, synthetic_fashion):
     out = tmp_path / "ls"
-    result = run_experiment("layer-size", ExperimentOptions(hidden=(8, 32), epochs=2, repeats=2, predict=(32, 64)),
+    result = run_experiment("layer-size", ExperimentOptions(hidden=(8, 16, 32), epochs=2, repeats=2, predict=(32, 64)),
                             out=out, verbose=False)
     assert result.dir == out
     for name in ("results.json", "results.csv", "runs.csv", "predictions.csv", "accuracy_vs_size.png",
                  "time_vs_size.png", "report.html"):
         assert (out / name).is_file(), name
     rows = _read_csv(out / "results.csv")
-    assert [int(r["hidden"]) for r in rows] == [8, 32]
-    assert [int(r["params"]) for r in rows] == [dense_params([8]), dense_params([32])]
+    assert [int(r["hidden"]) for r in rows] == [8, 16, 32]
+    assert [int(r["params"]) for r in rows] == [dense_params([8]), dense_params([16]), dense_params([32])]
     for key in ("first_epoch_seconds", "seconds_per_epoch", "samples_per_second", "train_accuracy",
                 "validation_accuracy", "test_accuracy", "validation_accuracy_std"):
         assert key in rows[0], key
     every = _read_csv(out / "runs.csv")
-    assert len(every) == 4  # 2 sizes x 2 seeds
+    assert len(every) == 6  # 3 sizes x 2 seeds
     # A size's first epoch (with compilation) is its first seed's: later seeds reuse that compiled step.
     first_seed = {r["hidden"]: r["first_epoch_seconds"] for r in every if r["seed"] == "0"}
     assert {r["hidden"]: r["first_epoch_seconds"] for r in rows} == first_seed
     data = json.loads((out / "results.json").read_text())
-    assert data["analysis"]["cost_model"]["points"] == 2
-    assert [p["hidden"] for p in data["analysis"]["predictions"]] == [64]  # 32 left out leaves one size: no fit
+    assert data["analysis"]["cost_model"]["points"] == 3
+    assert [p["hidden"] for p in data["analysis"]["predictions"]] == [64]  # 32 left out leaves two sizes: no fit
     assert data["analysis"]["unpredicted"] == [32]
     assert any(f.startswith("No prediction for 32 units") for f in data["findings"])
     assert data["dataset"]["validation"] == 60 and data["dataset"]["train"] == 540
@@ -185,8 +185,12 @@ def test_layer_size_writes_table_plots_and_report(tmp_path, synthetic_fashion):
     assert page.count("data:image/png;base64,") == 2 and "<script" not in page and "http" not in page
 
 
-def test_epochs_with_restore_best(tmp_path, synthetic_fashion):
-    result = run_experiment("epochs", ExperimentOptions(epochs=4, restore_best=True), out=tmp_path / "ep", verbose=False)
+def test_epochs_with_restore_best(tmp_path, synthetic_fashion, capsys):
+    result = run_experiment("epochs", ExperimentOptions(epochs=4, restore_best=True), out=tmp_path / "ep", verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("data: ")] == [  # once (it was printed twice)
+        f"data: fashion_mnist from system package {synthetic_fashion.system_dirs[0]}; writing {tmp_path / 'ep'}"]
+    assert sum(line.startswith("epoch ") for line in lines) == 4
     rows = result.rows
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     best = result.data["analysis"]["best_epoch"]
@@ -220,8 +224,13 @@ def test_no_flatten_reproduces_the_error(tmp_path, synthetic_fashion, capsys):
     assert "flat vector" in (tmp_path / "nf" / "report.html").read_text()
 
 
-def test_callback_records_the_stop(tmp_path, synthetic_fashion):
-    result = run_experiment("callback", ExperimentOptions(target=0.3, epochs=6), out=tmp_path / "cb", verbose=False)
+def test_callback_records_the_stop(tmp_path, synthetic_fashion, capsys):
+    result = run_experiment("callback", ExperimentOptions(target=0.3, epochs=6), out=tmp_path / "cb", verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [i for i, line in enumerate(lines) if line.startswith("epoch ")]
+    stops = [i for i, line in enumerate(lines) if line.startswith("Reached 30% accuracy so cancelling training!")]
+    # The seed's message comes once, right after the line of the epoch that reached the target (it came first).
+    assert len(epochs) == len(result.rows) and stops == [epochs[-1] + 1]
     analysis = result.data["analysis"]
     assert analysis["reached"] and analysis["stopped_early"] and analysis["epochs_run"] == analysis["epochs_to_target"]
     assert analysis["seconds_to_target"] == pytest.approx(sum(r["epoch_seconds"] for r in result.rows))
@@ -273,11 +282,11 @@ def test_duplicate_sizes_are_refused():
 
 def test_overwrite_reruns_into_the_same_folder(tmp_path, synthetic_fashion):
     out = tmp_path / "ls"
-    run_experiment("layer-size", ExperimentOptions(hidden=(8, 16), epochs=1, predict=(64,)), out=out, verbose=False)
-    assert (out / "predictions.csv").is_file()
+    run_experiment("layer-size", ExperimentOptions(hidden=(8,), epochs=1, repeats=2), out=out, verbose=False)
+    assert (out / "runs.csv").is_file()
     run_experiment("layer-size", ExperimentOptions(hidden=(8, 32), epochs=1), out=out, overwrite=True, verbose=False)
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["h32-seed0", "h8-seed0"]
-    assert not (out / "predictions.csv").exists()  # nothing stale from the first experiment
+    assert not (out / "runs.csv").exists()  # nothing stale from the first experiment
 
 
 def test_default_folder_is_time_and_name(tmp_path, synthetic_fashion):
@@ -301,3 +310,41 @@ def test_docstring_examples_run(module):
 
     failed, attempted = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert attempted > 0 and failed == 0
+
+
+# ---- every model checked against the memory before the first one trains (issue 10, item 2) ---------------
+
+
+@pytest.mark.parametrize("argv, what", [
+    (["layer-size", "--hidden", "128", "100000000", "--epochs", "1"], "hidden layers 100000000 needs about"),
+    (["epochs", "--hidden", "100000000", "--epochs", "2"], "hidden layers 100000000 needs about"),
+    (["normalization", "--hidden", "100000000"], "hidden layers 100000000 needs about"),
+    (["callback", "--hidden", "100000000"], "hidden layers 100000000 needs about"),
+    (["no-flatten", "--hidden", "100000000"], "hidden layers 100000000 (two models, with and without Flatten) needs about"),
+    (["learning-rate", "--hidden", "100000000"], "hidden layers 100000000 needs about"),
+], ids=["layer-size", "epochs", "normalization", "callback", "no-flatten", "learning-rate"])
+def test_a_model_too_big_for_memory_is_refused_before_any_training(argv, what, tmp_path, synthetic_fashion, monkeypatch,
+                                                                    capsys):
+    from fashion_lab import model
+    from fashion_lab.cli import main
+    from fashion_lab.experiments import measure
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a model was built or trained before the memory check")
+
+    monkeypatch.setattr(measure, "train_one", must_not_run)
+    monkeypatch.setattr(model, "build_model", must_not_run)
+    out = tmp_path / "exp"
+    assert main(["experiment", *argv, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert what in captured.err and "GB available" in captured.err and "Traceback" not in captured.err
+    assert not out.exists()
+
+
+def test_every_experiment_checks_its_models_up_front():
+    import inspect
+
+    covered = {"layer-size", "epochs", "normalization", "callback", "no-flatten", "learning-rate"}  # tested above
+    assert set(EXPERIMENTS) == covered
+    for spec in EXPERIMENTS.values():
+        assert list(inspect.signature(spec.module.check).parameters) == ["opts", "dataset", "say"], spec.name

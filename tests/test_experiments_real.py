@@ -17,7 +17,8 @@ def test_layer_size_on_real_images(tmp_path):
     assert big["seconds_per_epoch"] > 0 and small["seconds_per_epoch"] > 0
     assert small["validation_accuracy"] > 0.8 and big["validation_accuracy"] > 0.8
     assert result.data["dataset"] == {**result.data["dataset"], "train": 54000, "validation": 6000, "test": 10000}
-    assert result.data["analysis"]["cost_model"]["points"] == 2
+    assert result.data["analysis"]["cost_model"] is None  # two sizes: too few to fit a line that means anything
+    assert any("too few sizes to fit a cost model" in f for f in result.findings)
 
 
 def test_no_flatten_fails_on_the_real_images(tmp_path):

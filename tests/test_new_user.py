@@ -87,7 +87,8 @@ def test_sigterm_during_compilation_stops_the_process_within_seconds(tmp_path, s
     err = proc.stderr.read()
     assert proc.returncode == 130, err
     assert stopped_after < 15, f"took {stopped_after:.1f}s to stop"
-    assert "busy in compiled code" in err or "interrupted" in err
+    assert "stopped by signal 15" in err or "interrupted" in err
+    assert "Traceback" not in err
     assert not run_dir.exists()  # no epoch finished: nothing is left behind
 
 

@@ -77,3 +77,11 @@ def _unsupported():
 def test_architectures_it_does_not_implement_are_left_to_keras(tmp_path):
     for name, model in _unsupported():
         assert numpy_inference.load(_saved(model, tmp_path, name.replace(" ", "_") + ".keras")) is None, name
+
+
+def test_an_image_gets_the_same_bits_alone_or_among_others(tmp_path):
+    network = numpy_inference.load(_saved(build_model((32,)), tmp_path))
+    x = np.random.default_rng(1).random((600, 28, 28), dtype=np.float32)
+    together = network.probabilities(x)
+    for start in (0, 3, 255, 256, 599):
+        np.testing.assert_array_equal(network.probabilities(x[start:start + 1]), together[start:start + 1])

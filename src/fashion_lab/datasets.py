@@ -69,6 +69,11 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     about: tuple[str, ...] = ()  # what the images are and how they are split
 
+    def describe(self) -> list[str]:
+        """Where the data came from, as the lines the commands print: ``data: NAME from SOURCE``, then any notes."""
+        return ([f"data: {self.name} from {self.source}" + ("" if self.verified else " (not verified)")]
+                + [f"note: {note}" for note in self.notes])
+
     def splits(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """``((x_train, y_train), (x_test, y_test))``, as ``keras.datasets.*.load_data()`` returns."""
         return (self.x_train, self.y_train), (self.x_test, self.y_test)

@@ -31,6 +31,7 @@ import numpy as np
 from .safe_load import check_model_file
 
 ACTIVATIONS = ("relu", "softmax", "linear", "sigmoid", "tanh")
+CHUNK = 256  # rows per matrix product, whatever the number of images (see DenseNetwork.probabilities)
 EPSILON = 1e-7  # Keras's epsilon: probabilities are clipped to [eps, 1 - eps] before the log in the loss
 
 
@@ -49,12 +50,24 @@ class DenseNetwork:
         return int(sum(kernel.size + bias.size for kernel, bias, _ in self.layers))
 
     def probabilities(self, x: np.ndarray, batch_size: int = 10_000) -> np.ndarray:
-        """Class probabilities for preprocessed images ``x`` of the input shape (float32)."""
+        """Class probabilities for preprocessed images ``x`` of the input shape (float32).
+
+        Images go through in chunks of :data:`CHUNK` rows, the last one padded: a matrix product's rounding
+        can depend on how many rows it has, so this way an image gets the same bits whether it is predicted
+        alone or among others (a web page's single upload and a command's batch agree exactly).
+        ``batch_size`` is accepted for the Keras signature and not needed.
+        """
         x = np.asarray(x, dtype=np.float32)
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"expected images of shape {self.input_shape}, got {tuple(x.shape[1:])}")
-        out = [self._forward(x[i:i + batch_size].reshape(len(x[i:i + batch_size]), -1))
-               for i in range(0, len(x), batch_size)]
+        flat = x.reshape(len(x), -1)
+        out = []
+        for start in range(0, len(flat), CHUNK):
+            chunk = flat[start:start + CHUNK]
+            valid = len(chunk)
+            if valid < CHUNK:
+                chunk = np.concatenate([chunk, np.zeros((CHUNK - valid, chunk.shape[1]), np.float32)])
+            out.append(self._forward(chunk)[:valid])
         return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:

@@ -163,15 +163,20 @@ def save_image(image: np.ndarray, path: str | os.PathLike[str], scale: int = 8, 
 
 def _size_series(ax, rows: Sequence[dict], series) -> None:
     """One line per ``(key, label, style)`` of ``series`` against the rows' hidden sizes, with std error bars
-    when the rows have ``<key>_std`` (repeated seeds)."""
+    when the rows have ``<key>_std`` (repeated seeds). A series with no value for some size (``None``: not
+    measured, e.g. no later epoch after a single one) is not drawn."""
     sizes = [r["hidden"] for r in rows]
     for key, label, style in series:
+        if any(r.get(key) is None for r in rows):
+            continue
         errors = [r.get(f"{key}_std") or 0.0 for r in rows]
         ax.errorbar(sizes, [r[key] for r in rows], yerr=errors if any(errors) else None, fmt=style, capsize=3, label=label)
 
 
 def _predicted_markers(ax, predictions: Sequence[dict], key: str) -> None:
     for p in predictions:
+        if p.get(key) is None:  # this prediction has no such figure (e.g. no time from a missing cost model)
+            continue
         ax.plot(p["hidden"], p[key], "D", mfc="none", color="C3", markersize=9, label=f"predicted ({p['hidden']})")
 
 
@@ -214,7 +219,8 @@ def plot_layer_size_time(rows: Sequence[dict], path: str | os.PathLike[str], *, 
                          predictions: Sequence[dict] = (), title: str = "time per epoch against layer size") -> None:
     """Seconds per later epoch and for the first epoch per hidden size, with the fitted cost model.
 
-    ``rows`` need ``hidden``, ``params``, ``seconds_per_epoch`` and ``first_epoch_seconds``; ``cost_model``
+    ``rows`` need ``hidden``, ``params``, ``seconds_per_epoch`` (None for a size trained one epoch: then no
+    later-epoch line is drawn) and ``first_epoch_seconds``; ``cost_model``
     (``fixed``, ``per_param``) is drawn through the sizes' parameter counts.
     """
     plt = pyplot()

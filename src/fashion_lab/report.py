@@ -216,7 +216,7 @@ def run_findings(metrics: dict[str, Any], history: dict[str, list[float]], confi
         out.append(f"The test set was evaluated {metrics['tested']}.")
     if metrics.get("validation_accuracy") is not None:
         sentence = f"Validation accuracy is {metrics['validation_accuracy']:.4f}"
-        if metrics.get("best_epoch"):
+        if metrics.get("best_epoch") and n > 1:  # with one epoch, "the lowest" says nothing
             sentence += f"; the lowest validation loss was at epoch {metrics['best_epoch']}"
             if metrics.get("restored_best"):
                 sentence += ", whose weights the model keeps"
@@ -227,12 +227,40 @@ def run_findings(metrics: dict[str, Any], history: dict[str, list[float]], confi
                    f"validation result was behind the other trials' at that epoch.")
     elif metrics.get("stopped_early"):
         config = config or {}
-        rules = {"stop_at_accuracy": "training accuracy reached {:g}", "stop_at_loss": "training loss fell to {:g}",
-                 "early_stopping": "validation loss had not improved for {} epochs"}
-        rule = " or ".join(text.format(config[key]) for key, text in rules.items() if config.get(key) is not None)
         planned = f" of {config['epochs']}" if config.get("epochs") else ""
-        out.append(f"Training stopped early, after {n}{planned} epochs, when {rule or 'a callback asked it to'}.")
+        met, unknown = stop_reasons(config, history)
+        rule = " and ".join(met) or " or ".join(unknown) or "a callback asked it to"
+        out.append(f"Training stopped early, after {n}{planned} epochs, when {rule}.")
     return out
+
+
+def stop_reasons(config: dict[str, Any], history: dict[str, list[float]]) -> tuple[list[str], list[str]]:
+    """The stopping rules of ``config``, in words: those the last epoch of ``history`` meets, and those the history
+    lacks the numbers to check. Both empty when a rule of the user's own (a callback) stopped the run.
+
+    Example:
+        >>> stop_reasons({"stop_at_accuracy": 0.85, "early_stopping": 3}, {"accuracy": [0.8, 0.86], "val_loss": [0.5, 0.4]})
+        (['training accuracy reached 0.85'], [])
+    """
+    met, unknown = [], []
+    for key, logged, text in (("stop_at_accuracy", "accuracy", "training accuracy reached {:g}"),
+                              ("stop_at_loss", "loss", "training loss fell to {:g}"),
+                              ("early_stopping", "val_loss", "validation loss had not improved for {} epochs")):
+        target, values = config.get(key), history.get(logged) or []
+        if target is None:
+            continue
+        if not values:
+            unknown.append(text.format(target))
+            continue
+        if key == "stop_at_accuracy":
+            hit = values[-1] >= target
+        elif key == "stop_at_loss":
+            hit = values[-1] <= target
+        else:  # epochs since the lowest validation loss
+            hit = len(values) - 1 - min(range(len(values)), key=values.__getitem__) >= target
+        if hit:
+            met.append(text.format(target))
+    return met, unknown
 
 
 def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
@@ -361,5 +389,6 @@ def _per_class_table(evaluation: dict[str, Any]) -> str:
     return html
 
 
-__all__ = ["REPORT", "SPLIT_LEGEND", "findings_list", "format_value", "html_table", "page", "run_findings", "write_experiment_report",
+__all__ = ["REPORT", "SPLIT_LEGEND", "findings_list", "format_value", "html_table", "page", "run_findings",
+           "stop_reasons", "write_experiment_report",
            "write_run_report"]

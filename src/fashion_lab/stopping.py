@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACE_SECONDS = 3.0  # how long the main thread has to take the signal before the watchdog acts
-CLEANUP_SECONDS = 10.0  # how long the main thread has, once it took the signal, to finish its cleanup
+CLEANUP_SECONDS = 5.0  # how long the main thread has, once it took the signal, to finish its cleanup
 
 
 class StopRequest:
@@ -79,6 +79,8 @@ def stop_on_signals(request: StopRequest, *, on_stuck: Callable[[], str | None] 
     left = threading.Event()
     previous = {signum: signal.signal(signum, request.handler) for signum in STOP_SIGNALS}
     previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_about_our_own_interrupt(previous_hook)
     watchdog = threading.Thread(target=_watch, args=(reader, request, left, on_stuck, grace, cleanup),
                                 name="fashion-lab-stop-watchdog", daemon=True)
     watchdog.start()
@@ -86,12 +88,25 @@ def stop_on_signals(request: StopRequest, *, on_stuck: Callable[[], str | None] 
         yield request
     finally:
         left.set()
+        sys.unraisablehook = previous_hook
         signal.set_wakeup_fd(previous_fd)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         writer.close()  # wakes the watchdog, which sees the block has been left
         watchdog.join(timeout=1.0)
         reader.close()
+
+
+def _quiet_about_our_own_interrupt(previous):
+    """An unraisable hook that drops the KeyboardInterrupt our handler raised where Python cannot raise it (a
+    garbage-collector callback: "Exception ignored in ..." with a traceback); the request remembers it anyway."""
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and str(unraisable.exc_value).startswith("signal "):
+            return
+        previous(unraisable)
+
+    return hook
 
 
 def _watch(reader: socket.socket, request: StopRequest, left: threading.Event,
@@ -115,7 +130,8 @@ def _watch(reader: socket.socket, request: StopRequest, left: threading.Event,
                 note = on_stuck()
             except Exception as e:  # the process ends either way; say what could not be recorded
                 note = f"could not record the interruption ({type(e).__name__}: {e})"
-        busy = "busy in compiled code" if request.signum is None else "still cleaning up"
-        print(f"fashion-lab: stopped by signal {data[0]} while {busy}" + (f"; {note}" if note else ""),
+        busy = ("while busy in compiled code" if request.signum is None else
+                f"after {grace + cleanup:g} s without reaching a point where it could stop (busy in compiled code)")
+        print(f"fashion-lab: stopped by signal {data[0]} {busy}" + (f"; {note}" if note else ""),
               file=sys.stderr, flush=True)
         os._exit(130)

@@ -96,7 +96,8 @@ def train(
         config: the run's configuration. Defaults to ``TrainConfig()`` (the seed's recipe).
         callbacks: extra Keras callbacks (e.g. the seed's own ``myCallback``), run after the built-in ones.
         dataset: an already loaded :class:`Dataset`; defaults to loading ``config.dataset``.
-        verbose: print the data source, one line per epoch and the results. Defaults to True.
+        verbose: print the data source (when ``dataset`` is not given), one line per epoch and the results.
+            Defaults to True.
         overwrite: allow ``config.run_dir`` to be a folder that already holds files. Defaults to False.
         test: evaluate the test set at the end. False holds it out: ``metrics.json`` then has no test numbers
             and says ``"test_held_out": true`` (a sweep's trials; only the chosen one is tested). Defaults to True.
@@ -251,11 +252,12 @@ class _Prepared:
 
 
 def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
+    """``dataset`` when given (whoever loaded it says where it came from, once), else ``config.dataset``, loaded
+    here and described."""
     if dataset is None:
         dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
-    say(f"data: {dataset.name} from {dataset.source}" + ("" if dataset.verified else " (not verified)"))
-    for note in dataset.notes:
-        say(f"note: {note}")
+        for line in dataset.describe():
+            say(line)
     return dataset
 
 

@@ -34,24 +34,39 @@ def callback_findings(rows: list[dict[str, Any]], target: float, max_epochs: int
                 f"{reached['elapsed_seconds']:.2f} s of training, and the callback stopped training there."]
     if reached["epoch"] > 1:
         first = rows[0]["elapsed_seconds"]
-        findings.append(f"The first epoch alone took {first:.2f} s because it includes compiling the model; each later "
-                        f"epoch took about {(reached['elapsed_seconds'] - first) / (reached['epoch'] - 1):.2f} s.")
+        later = (reached["elapsed_seconds"] - first) / (reached["epoch"] - 1)
+        if first > later:
+            findings.append(f"The first epoch took {first:.2f} s, more than the {later:.2f} s of each later epoch on "
+                            f"average, as it includes compiling the model.")
+        else:
+            findings.append(f"The first epoch took {first:.2f} s (it includes compiling the model) and each later epoch "
+                            f"about {later:.2f} s.")
     return findings
 
 
+def _config(opts: ExperimentOptions):
+    return opts.train_config(stop_at_accuracy=opts.target)
+
+
+def check(opts: ExperimentOptions, dataset, say) -> None:
+    """Refuse a network too big for the memory before training (training itself prints the time estimate)."""
+    measure.check_configs([_config(opts)], dataset)
+
+
 def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> dict[str, Any]:
-    config = opts.train_config(stop_at_accuracy=opts.target)
-    m = measure.train_one(config, dataset, folder, f"target{opts.target:g}", verbose=False)
+    config = _config(opts)
+    # Training prints its epoch lines as they end, and the seed's callback its "Reached ..." line after the epoch
+    # that reached the target, in that order.
+    m = measure.train_one(config, dataset, folder, f"target{opts.target:g}", verbose=verbose)
     h = m["history"]
     elapsed = np.cumsum(m["epoch_seconds"]).tolist()
     rows = [{"epoch": i + 1, "accuracy": h["accuracy"][i], "loss": h["loss"][i],
              "val_accuracy": h["val_accuracy"][i] if "val_accuracy" in h else None,
              "epoch_seconds": m["epoch_seconds"][i], "elapsed_seconds": elapsed[i],
              "reached": h["accuracy"][i] >= opts.target} for i in range(len(h["accuracy"]))]
-    for r in rows:
-        say(f"  epoch {r['epoch']}: accuracy {r['accuracy']:.4f} after {r['elapsed_seconds']:.2f}s"
-            + ("  <- target reached, training stopped" if r["reached"] else ""))
     reached = next((r for r in rows if r["reached"]), None)
+    say(f"  target {opts.target:g} " + (f"reached at epoch {reached['epoch']}, after {reached['elapsed_seconds']:.2f}s of "
+                                        f"training" if reached else f"not reached in {len(rows)} epochs"))
     findings = callback_findings(rows, opts.target, opts.epochs)
     findings.append(f"The run records stopped_early: {str(m['stopped_early']).lower()} and epochs_run: {m['epochs_run']} "
                     f"in {m['run']}/metrics.json; its test accuracy, reported only, is {m['test_accuracy']:.4f}.")
@@ -81,4 +96,4 @@ def plot(data: dict[str, Any], folder: Path) -> list[dict[str, str]]:
                         "training stops at the first epoch on or above it."}]
 
 
-__all__ = ["callback_findings", "plot", "run"]
+__all__ = ["callback_findings", "check", "plot", "run"]

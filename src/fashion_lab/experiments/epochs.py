@@ -12,7 +12,7 @@ from typing import Any
 
 from . import measure
 from .options import ExperimentOptions
-from .stats import OVERFIT_TOLERANCE, first_overfit_epoch
+from .stats import OVERFIT_EPOCHS, OVERFIT_RULE, OVERFIT_TOLERANCE, first_overfit_epoch
 from .tables import column, table
 
 
@@ -20,30 +20,45 @@ def epochs_findings(history: dict[str, Sequence[float]], restored_epoch: int | N
                     test_accuracy: float | None = None) -> list[str]:
     """One-sentence findings about overfitting from a history with ``loss``/``val_loss``/``accuracy``/``val_accuracy``.
 
+    Overfitting is claimed only by :data:`~fashion_lab.experiments.stats.OVERFIT_RULE`: validation loss more than 2%
+    above its minimum for at least the last 2 epochs. With fewer epochs after the minimum the finding says so.
+
     Example:
-        >>> h = {"loss": [0.5, 0.4, 0.3, 0.2], "val_loss": [0.45, 0.40, 0.42, 0.47],
-        ...      "accuracy": [0.8, 0.85, 0.9, 0.95], "val_accuracy": [0.82, 0.85, 0.85, 0.84]}
+        >>> h = {"loss": [0.5, 0.4, 0.3, 0.2, 0.1], "val_loss": [0.45, 0.40, 0.42, 0.47, 0.5],
+        ...      "accuracy": [0.8, 0.85, 0.9, 0.95, 0.97], "val_accuracy": [0.82, 0.85, 0.85, 0.84, 0.83]}
         >>> epochs_findings(h)[2]
-        'The model overfits from epoch 3: validation loss rises from its minimum of 0.4000 at epoch 2 to 0.4700 at epoch 4 while training loss keeps falling to 0.2000.'
+        'The model overfits from epoch 3: validation loss has stayed more than 2% above its minimum of 0.4000 (epoch 2) since epoch 3, reaching 0.5000 at epoch 5, while training loss kept falling to 0.1000.'
+        >>> epochs_findings({**h, "val_loss": [0.45, 0.40, 0.38, 0.37, 0.39]})[2]
+        'Validation loss is lowest at epoch 4 and only 1 epoch follows it: too few epochs after the minimum to tell whether the model overfits (the model is said to overfit only when validation loss stays more than 2% above its lowest value for at least the last 2 epochs); train more epochs to see.'
     """
     val_loss, loss = history["val_loss"], history["loss"]
     n = len(val_loss)
     best, rising = first_overfit_epoch(val_loss)
     gap = history["accuracy"][-1] - history["val_accuracy"][-1]
+    after = n - best
     findings = [
         f"Validation loss is lowest at epoch {best} of {n} ({val_loss[best - 1]:.4f}).",
         f"At the last epoch training accuracy is {history['accuracy'][-1]:.4f} and validation accuracy "
         f"{history['val_accuracy'][-1]:.4f}, a gap of {gap:.4f}.",
     ]
     if rising is not None:
-        findings.append(f"The model overfits from epoch {rising}: validation loss rises from its minimum of "
-                        f"{val_loss[best - 1]:.4f} at epoch {best} to {val_loss[-1]:.4f} at epoch {n} while training "
-                        f"loss keeps falling to {loss[-1]:.4f}.")
-    elif best < n:
-        findings.append(f"Validation loss stopped improving after epoch {best} but stayed within "
-                        f"{OVERFIT_TOLERANCE:.0%} of its minimum: the model is at the edge of overfitting, no clear rise yet.")
+        falling = loss[-1] < loss[best - 1]
+        findings.append(f"The model overfits from epoch {rising}: validation loss has stayed more than "
+                        f"{OVERFIT_TOLERANCE:.0%} above its minimum of {val_loss[best - 1]:.4f} (epoch {best}) since epoch "
+                        f"{rising}, reaching {val_loss[-1]:.4f} at epoch {n}, "
+                        + (f"while training loss kept falling to {loss[-1]:.4f}." if falling else
+                           f"and training loss is {loss[-1]:.4f} (it did not keep falling)."))
+    elif after == 0:
+        findings.append(f"Validation loss is still at its lowest at the last epoch ({n}): no sign of overfitting "
+                        f"within {n} epoch{'s' if n != 1 else ''}.")
+    elif after < OVERFIT_EPOCHS:
+        findings.append(f"Validation loss is lowest at epoch {best} and only {after} epoch{'s' if after != 1 else ''} "
+                        f"follow{'s' if after == 1 else ''} it: too few epochs after the minimum to tell whether the model "
+                        f"overfits ({OVERFIT_RULE}); train more epochs to see.")
     else:
-        findings.append(f"Validation loss is still falling at epoch {n}: no overfitting within {n} epochs.")
+        findings.append(f"Validation loss has not gone below its minimum of epoch {best} in the {after} epochs since, "
+                        f"but it has not stayed more than {OVERFIT_TOLERANCE:.0%} above it for the last {OVERFIT_EPOCHS} "
+                        f"epochs: no sign of overfitting within {n} epochs ({OVERFIT_RULE}).")
     if restored_epoch is not None:
         findings.append(f"With --restore-best the model keeps the weights of epoch {restored_epoch}"
                         + (f", whose test accuracy (reported only) is {test_accuracy:.4f}." if test_accuracy is not None else "."))
@@ -60,8 +75,17 @@ def _epoch_rows(history: dict[str, Sequence[float]], seconds: Sequence[float]) -
     return rows
 
 
+def _config(opts: ExperimentOptions):
+    return opts.train_config(restore_best=opts.restore_best)
+
+
+def check(opts: ExperimentOptions, dataset, say) -> None:
+    """Refuse a network too big for the memory before training (training itself prints the time estimate)."""
+    measure.check_configs([_config(opts)], dataset)
+
+
 def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> dict[str, Any]:
-    config = opts.train_config(restore_best=opts.restore_best)
+    config = _config(opts)
     m = measure.train_one(config, dataset, folder, f"epochs{opts.epochs}", verbose=verbose)
     history = m["history"]
     rows = _epoch_rows(history, m["epoch_seconds"])
@@ -78,14 +102,16 @@ def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> d
     return {
         "tables": [
             table("results", "Per epoch", cols, rows,
-                  "Training loss and accuracy are the running means Keras logs during each epoch."),
+                  "Training loss and accuracy are the running means Keras logs during each epoch. "
+                  f"Overfitting: {OVERFIT_RULE}."),
             table("final", "The model at the end", [
                 column("model", "model", "text"), column("train_accuracy", "train accuracy", "f4", "train"),
                 column("validation_accuracy", "validation accuracy", "f4", "validation"),
                 column("test_loss", "test loss (reported only)", "f4", "test"),
                 column("test_accuracy", "test accuracy (reported only)", "f4", "test")], final),
         ],
-        "analysis": {"best_epoch": best, "overfits_from": rising, "restored_epoch": restored},
+        "analysis": {"best_epoch": best, "overfits_from": rising, "overfit_rule": OVERFIT_RULE,
+                     "restored_epoch": restored},
         "findings": findings,
     }
 
@@ -103,4 +129,4 @@ def plot(data: dict[str, Any], folder: Path) -> list[dict[str, str]]:
                         "line marks the epoch with the lowest validation loss."}]
 
 
-__all__ = ["epochs_findings", "plot", "run"]
+__all__ = ["check", "epochs_findings", "plot", "run"]

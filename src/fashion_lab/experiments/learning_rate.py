@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import lr_range
-from .measure import clear_keras
+from .measure import check_configs, clear_keras
 from .options import ExperimentOptions
 from .tables import column, table
 
@@ -40,6 +40,12 @@ def learning_rate_findings(suggestion: dict[str, Any], configured: float, stoppe
     findings.append("The test trains and measures on the training part of the split only; no validation or test "
                     "image is used, so choosing the rate from it leaves both untouched.")
     return findings
+
+
+def check(opts: ExperimentOptions, dataset, say) -> None:
+    """Refuse a network too big for the memory before it is built. The test holds what a training run holds (the
+    network, Adam's slots, the training images), so the training run's estimate bounds it."""
+    check_configs([opts.train_config()], dataset)
 
 
 def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> dict[str, Any]:
@@ -102,4 +108,4 @@ def plot(data: dict[str, Any], folder: Path) -> list[dict[str, str]]:
                         "the vertical lines mark the suggested rate, the minimum, the steepest descent and the configured rate."}]
 
 
-__all__ = ["learning_rate_findings", "plot", "run"]
+__all__ = ["check", "learning_rate_findings", "plot", "run"]

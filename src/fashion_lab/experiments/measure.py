@@ -23,11 +23,26 @@ def clear_keras() -> None:
     keras().utils.clear_session()
 
 
+def check_configs(configs: list[TrainConfig], dataset, say=None) -> None:
+    """Refuse, before the first one trains, any of ``configs`` that :func:`~fashion_lab.training.train` would refuse
+    on ``dataset``: too big for the memory, or a batch larger than the training images. ``say`` (when given) prints
+    the rough time per epoch of large networks.
+
+    Raises:
+        ConfigError: the same message ``fashion-lab train`` gives for that configuration.
+    """
+    from ..training import check_resources
+
+    for config in configs:
+        check_resources(config, len(dataset.x_train), len(dataset.x_test), len(dataset.classes), say)
+
+
 def train_one(config: TrainConfig, dataset, folder: Path, name: str, verbose: bool = False) -> dict[str, Any]:
     """Train one model into ``folder/runs/name`` and return its measurements, validation and test apart.
 
     The first epoch includes compiling the model, so ``first_epoch_seconds`` is kept apart and
-    ``seconds_per_epoch`` is the mean of the later epochs (the first, when there is only one).
+    ``seconds_per_epoch`` is the mean of the later epochs: None (and ``samples_per_second`` too) when the run had
+    only one epoch, which leaves no later epoch to time.
     """
     from ..training import train, validation_count
 
@@ -36,7 +51,7 @@ def train_one(config: TrainConfig, dataset, folder: Path, name: str, verbose: bo
     # A run read back from disk has its epoch times from history.csv, for a train() that does not return them.
     seconds = run.epoch_seconds
     later = seconds[1:]
-    per_epoch = float(np.mean(later)) if later else float(seconds[0])
+    per_epoch = float(np.mean(later)) if later else None
     fit_images = len(dataset.x_train) - validation_count(len(dataset.x_train), config.validation_split)
     return {
         "run": str(Path("runs") / name),
@@ -45,7 +60,7 @@ def train_one(config: TrainConfig, dataset, folder: Path, name: str, verbose: bo
         "fit_seconds": run.metrics["fit_seconds"],
         "first_epoch_seconds": float(seconds[0]),
         "seconds_per_epoch": per_epoch,
-        "samples_per_second": fit_images / per_epoch if per_epoch > 0 else None,
+        "samples_per_second": fit_images / per_epoch if per_epoch else None,
         "train_loss": run.metrics["train_loss"],
         "train_accuracy": run.metrics["train_accuracy"],
         "validation_loss": run.metrics.get("validation_loss"),
@@ -59,4 +74,4 @@ def train_one(config: TrainConfig, dataset, folder: Path, name: str, verbose: bo
     }
 
 
-__all__ = ["clear_keras", "train_one"]
+__all__ = ["check_configs", "clear_keras", "train_one"]

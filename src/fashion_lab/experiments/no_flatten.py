@@ -35,6 +35,25 @@ def _layer_rows(model, variant: str) -> list[dict[str, Any]]:
     return rows
 
 
+def check(opts: ExperimentOptions, dataset, say) -> None:
+    """Refuse hidden sizes whose two models cannot fit in memory, before either is built.
+
+    Both models are alive at once. The one without Flatten has only 28 inputs per unit but works on each of an
+    image's 28 pixel rows, so its activations are those of 28 times the batch.
+    """
+    from ..resources import PIXELS, MemoryNeed, check_fits, dense_sizes, estimate_memory
+
+    batch, classes = min(opts.batch_size, len(dataset.x_train)), len(dataset.classes)
+    flat = estimate_memory(dense_sizes(PIXELS, opts.hidden, classes), n_train=batch, n_test=0, batch_size=batch,
+                           eval_batch=1)
+    per_row = estimate_memory(dense_sizes(28, opts.hidden, classes), n_train=0, n_test=0, batch_size=28 * batch,
+                              eval_batch=28)
+    need = MemoryNeed(params=flat.params + per_row.params, model_state=flat.model_state + per_row.model_state,
+                      activations=flat.activations + per_row.activations, data=flat.data)
+    check_fits(need, f"the no-flatten experiment with hidden layers {' '.join(map(str, opts.hidden))} (two models, "
+                     f"with and without Flatten)")
+
+
 def run(opts: ExperimentOptions, dataset, folder: Path, say, verbose: bool) -> dict[str, Any]:
     from ..model import build_model
     from ..preprocess import prepare_images
@@ -109,4 +128,4 @@ def plot(data: dict[str, Any], folder: Path) -> list[dict[str, str]]:
                         "a row of 10 class probabilities for each of the 28 pixel rows, instead of one answer."}]
 
 
-__all__ = ["NO_FLATTEN_EXPLANATION", "plot", "run"]
+__all__ = ["NO_FLATTEN_EXPLANATION", "check", "plot", "run"]

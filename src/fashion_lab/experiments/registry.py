@@ -32,8 +32,10 @@ LAYER_SIZES = (16, 32, 64, 128, 256, 512, 1024)  # the seed's sizes and a few mo
 class Experiment:
     """One experiment: its name, what it shows, its defaults and the options it takes (besides the shared ones).
 
-    ``run(options, dataset, folder, say, verbose)`` trains and measures, returning the results' tables, analysis
-    and findings; ``plot(data, folder)`` draws the PNGs from those results and returns ``{"file", "caption"}`` each.
+    ``check(options, dataset, say)`` refuses, before anything is trained, options any of whose models cannot fit in
+    memory; ``run(options, dataset, folder, say, verbose)`` trains and measures, returning the results' tables,
+    analysis and findings; ``plot(data, folder)`` draws the PNGs from those results and returns
+    ``{"file", "caption"}`` each.
     """
 
     name: str
@@ -46,6 +48,9 @@ class Experiment:
     def module(self) -> ModuleType:
         """The module that runs and draws this experiment."""
         return importlib.import_module(f"{__package__}.{self.name.replace('-', '_')}")
+
+    def check(self, options, dataset, say) -> None:
+        self.module.check(options, dataset, say)
 
     def run(self, options, dataset, folder: Path, say, verbose: bool) -> dict[str, Any]:
         return self.module.run(options, dataset, folder, say, verbose)

@@ -68,6 +68,9 @@ def run_experiment(
         from ..datasets import open_dataset
 
         dataset = open_dataset(options.dataset, options.data_dir, verify=options.verify)
+    # Every model it will train, checked before the first one trains (and before its folder exists): a size too
+    # big for the memory is refused now, not after the smaller ones have trained.
+    spec.check(options, dataset, say)
     existed = out is not None and Path(out).exists()
     folder = new_experiment_dir(spec.name, out, root=root, overwrite=overwrite)
     if overwrite:  # nothing from an earlier experiment in this folder may survive into the new report
@@ -75,7 +78,10 @@ def run_experiment(
         for old in [*folder.glob("*.csv"), *folder.glob("*.png"), folder / RESULTS, folder / runs.REPORT]:
             old.unlink(missing_ok=True)
     say(f"experiment {spec.name}: {spec.summary}")
-    say(f"data: {dataset.name} from {dataset.source}; writing {folder}")
+    about, *notes = dataset.describe()
+    say(f"{about}; writing {folder}")
+    for note in notes:
+        say(note)
     start = time.perf_counter()
     try:
         body = spec.run(options, dataset, folder, say, verbose)

@@ -18,6 +18,11 @@ from ..errors import ConfigError
 
 IMAGE_PIXELS = 28 * 28
 OVERFIT_TOLERANCE = 0.02  # validation loss this far (relative) above its minimum counts as rising
+OVERFIT_EPOCHS = 2  # ... and it must stay there this many epochs, up to the last, before we call it overfitting
+OVERFIT_RULE = (f"the model is said to overfit only when validation loss stays more than {OVERFIT_TOLERANCE:.0%} above "
+                f"its lowest value for at least the last {OVERFIT_EPOCHS} epochs")
+RETURNS_TOLERANCE = 0.001  # gains per doubling closer than this (0.1 percentage point) count as the same
+MIN_FIT_SIZES = 3  # a line through 2 points always fits exactly (R² = 1), so a fit needs at least 3 sizes
 
 
 def dense_params(hidden: Sequence[int], inputs: int = IMAGE_PIXELS, classes: int = 10) -> int:
@@ -129,22 +134,54 @@ def summarize_by(rows: Sequence[dict[str, Any]], key: str, numeric: Sequence[str
     return out
 
 
-def first_overfit_epoch(val_loss: Sequence[float], tolerance: float = OVERFIT_TOLERANCE) -> tuple[int, int | None]:
-    """The epoch (from 1) with the lowest validation loss, and the first later epoch whose validation loss
-    is more than ``tolerance`` (relative) above that minimum, or None when it never rises that far.
+def first_overfit_epoch(val_loss: Sequence[float], tolerance: float = OVERFIT_TOLERANCE,
+                        evidence: int = OVERFIT_EPOCHS) -> tuple[int, int | None]:
+    """The epoch (from 1) with the lowest validation loss, and the epoch from which the model overfits, or None.
+
+    The rule (:data:`OVERFIT_RULE`): validation loss must stay more than ``tolerance`` (relative) above its minimum
+    for at least the last ``evidence`` epochs; the model overfits from the first epoch of that stretch. One epoch
+    above the minimum, or a rise that comes back down, is not enough.
 
     Example:
         >>> first_overfit_epoch([0.5, 0.4, 0.38, 0.385, 0.41, 0.45])
         (3, 5)
         >>> first_overfit_epoch([0.5, 0.4, 0.38])
         (3, None)
+        >>> first_overfit_epoch([0.5, 0.4, 0.38, 0.45])  # one epoch of evidence: too few to tell
+        (3, None)
     """
     losses = np.asarray(val_loss, dtype=np.float64)
     best = int(losses.argmin())
     limit = losses[best] * (1 + tolerance)
-    later = [i for i in range(best + 1, len(losses)) if losses[i] > limit]
-    return best + 1, (later[0] + 1 if later else None)
+    start = len(losses)
+    while start - 1 > best and losses[start - 1] > limit:
+        start -= 1
+    return best + 1, (start + 1 if len(losses) - start >= evidence else None)
 
 
-__all__ = ["IMAGE_PIXELS", "OVERFIT_TOLERANCE", "dense_params", "first_overfit_epoch", "fit_accuracy_trend",
-           "fit_cost_model", "fit_line", "mean_std", "predict_accuracy", "predict_seconds", "summarize_by"]
+def gains_per_doubling(sizes: Sequence[float], accuracy: Sequence[float]) -> tuple[dict[str, float], dict[str, float]]:
+    """Accuracy gained per doubling of the layer in the smaller and in the larger half of the sizes.
+
+    The halves meet at the middle size (sorted); each gain is the change in accuracy divided by the number of
+    doublings it spans. Returns ``({"from", "to", "per_doubling"}, {...})`` for the small and the large half.
+
+    Example:
+        >>> small, large = gains_per_doubling([32, 128, 512], [0.83, 0.85, 0.854])
+        >>> round(small["per_doubling"], 4), round(large["per_doubling"], 4)
+        (0.01, 0.002)
+    """
+    pairs = sorted(zip(sizes, accuracy))
+    if len(pairs) < MIN_FIT_SIZES:
+        raise ConfigError(f"gains per doubling need at least {MIN_FIT_SIZES} sizes, got {len(pairs)}.")
+    mid = len(pairs) // 2
+
+    def half(a, b):
+        return {"from": a[0], "to": b[0], "per_doubling": (b[1] - a[1]) / math.log2(b[0] / a[0])}
+
+    return half(pairs[0], pairs[mid]), half(pairs[mid], pairs[-1])
+
+
+__all__ = ["IMAGE_PIXELS", "MIN_FIT_SIZES", "OVERFIT_EPOCHS", "OVERFIT_RULE", "OVERFIT_TOLERANCE", "RETURNS_TOLERANCE",
+           "dense_params",
+           "first_overfit_epoch", "fit_accuracy_trend", "fit_cost_model", "fit_line", "gains_per_doubling", "mean_std",
+           "predict_accuracy", "predict_seconds", "summarize_by"]

@@ -46,7 +46,7 @@ def safe_filename(name: str | None) -> str:
 
 
 class RunPredictor:
-    """A run's model loaded once (safe mode), with the run's classes, preprocessing and test images.
+    """A run's model loaded once (as `predict` loads it), with the run's classes, preprocessing and test images.
 
     Args:
         run_dir: a folder made by ``fashion-lab train``.
@@ -61,7 +61,9 @@ class RunPredictor:
 
     def __init__(self, run_dir: str | os.PathLike[str], *, load_test_images: bool = True):
         self.run: Run = load_run(run_dir)
-        self.run.load_model()  # check_model_file, then Keras in safe mode: once, here
+        # Once, here, as `fashion-lab predict` loads it: check_model_file, then NumPy for a dense network
+        # (nothing in the file is run) or Keras in safe mode for anything else; the answers equal the CLI's.
+        self.run.model = self.run.load_predictor()
         from ..datasets import get_spec
 
         self.classes: tuple[str, ...] = get_spec(self.run.config.dataset).classes
