@@ -164,7 +164,7 @@ def test_time_plot_draws_no_later_epochs_line_without_later_epochs(tmp_path, mon
     from fashion_lab import plots
 
     labels = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: labels.append(fig.axes[0].get_legend_handles_labels()[1]))
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: labels.append(fig.axes[0].get_legend_handles_labels()[1]))
     plots.plot_layer_size_time(_rows((32, 128), None, (0.83, 0.84)), tmp_path / "t.png")
     plots.plot_layer_size_time(_rows((32, 128), (0.9, 1.0), (0.83, 0.84)), tmp_path / "t.png")
     assert labels == [["first epoch (with compilation)"], ["later epochs (mean)", "first epoch (with compilation)"]]

@@ -146,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--name", help="a name for the run directory (default: <dataset>-h<sizes>)")
     g.add_argument("--overwrite", action="store_true", help="allow --run-dir to be a folder that already has files")
     g.add_argument("--quiet", action="store_true", help="print only the final result line")
+    g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                   help="write no TensorBoard event files (saves tensorboardX's import)")
     g.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last finished epoch, with its saved config")
 
@@ -258,11 +260,48 @@ def _add_experiment_parsers(sub) -> None:
     g.add_argument("--overwrite", action="store_true", help="allow --out to be a folder that already has files")
     g.add_argument("--quiet", action="store_true", help="print only the findings and where the report is")
 
+    _add_sweep_parser(sub)
+
     p = sub.add_parser("report", help="rebuild report.html of an experiment folder or a run directory",
                        description="Rebuild report.html (and, for an experiment, its CSV tables and plots) from the "
                                    "results saved in DIR: results.json of an experiment, or a run's config.json, "
                                    "metrics.json and history.csv.")
     p.add_argument("dir", metavar="DIR", help="a folder made by fashion-lab experiment or fashion-lab train")
+
+
+def _add_sweep_parser(sub) -> None:
+    from .sweep.study import OBJECTIVES, PRUNERS, SAMPLERS  # light: no Optuna, no Keras
+
+    p = sub.add_parser(
+        "sweep", help="search train options with Optuna, on local worker processes or many machines",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Search the train options in SPACE (TOML or YAML: [fixed] options and [params] to search, keyed "
+                    "by train option) with Optuna. Each trial is a run directory under sweeps/<study>/runs/; trials are "
+                    "compared on a validation split and pruned when hopeless; only the best trial is tested. Writes "
+                    "results.csv, Optuna's plots and report.html. Run the same command again to continue a stopped "
+                    "sweep, or on other machines (with one --storage) to join it.",
+        epilog="space example (space.toml):\n"
+               "  [fixed]\n  epochs = 3\n\n  [params]\n"
+               "  hidden = { low = 32, high = 1024, log = true }     # layers = [1, 3] searches depth too\n"
+               "  learning_rate = { low = 1e-4, high = 1e-2, log = true }\n"
+               "  batch_size = { choices = [32, 64, 128] }")
+    p.add_argument("--space", required=True, metavar="FILE", help="the search space, .toml or .yaml")
+    p.add_argument("--trials", type=_positive_int, default=20, metavar="N",
+                   help="trials to finish, across all workers and machines (default: 20)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="K",
+                   help="worker processes on this machine, each pinned to its share of the cores (default: 1)")
+    p.add_argument("--storage", metavar="URL",
+                   help="Optuna storage shared by every machine, e.g. postgresql://user:password@host:5432/db "
+                        "(default: a SQLite file in the sweep folder)")
+    p.add_argument("--study", metavar="NAME", help="the study's name (default: the space file's name)")
+    p.add_argument("--out", metavar="DIR", help="the sweep folder (default: sweeps/<study>)")
+    p.add_argument("--sampler", choices=SAMPLERS, default=SAMPLERS[0], help="tpe (default), random or grid")
+    p.add_argument("--pruner", choices=PRUNERS, default=PRUNERS[0],
+                   help="stop hopeless trials after an epoch: median (default), halving (successive halving) or none")
+    p.add_argument("--objective", choices=OBJECTIVES, default=OBJECTIVES[0],
+                   help="validation accuracy (default, maximised) or validation loss (minimised)")
+    p.add_argument("--seed", type=_seed, default=0, help="the sampler's seed (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="print only the findings and where the report is")
 
 
 def cmd_data(args) -> int:
@@ -333,7 +372,7 @@ def cmd_train(args) -> int:
             validation_split=args.validation_split, hidden=tuple(args.hidden), learning_rate=args.learning_rate,
             epochs=_epochs(args), batch_size=args.batch_size, stop_at_accuracy=args.stop_at_accuracy,
             stop_at_loss=args.stop_at_loss, seed=args.seed, run_dir=args.run_dir, name=args.name,
-            early_stopping=args.early_stopping,
+            early_stopping=args.early_stopping, tensorboard=args.tensorboard,
         )
         from .training import train
 
@@ -405,6 +444,23 @@ def cmd_experiment(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from .sweep.space import load_space
+    from .sweep.study import SweepSettings
+
+    space = load_space(args.space)
+    settings = SweepSettings(trials=args.trials, sampler=args.sampler, pruner=args.pruner, objective=args.objective,
+                             seed=args.seed)
+    from .sweep.runner import run_sweep
+
+    data = run_sweep(space, settings, study=args.study, out=args.out, storage=args.storage, workers=args.workers,
+                     verbose=not args.quiet)
+    if args.quiet:
+        for finding in data["findings"]:
+            print(f"finding: {finding}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .rebuild import write_report
 
@@ -435,7 +491,7 @@ def cmd_export(args) -> int:
 
 COMMANDS = {"data": cmd_data, "show": cmd_show, "train": cmd_train, "evaluate": cmd_evaluate, "inspect": cmd_inspect,
             "predict": cmd_predict, "experiment": cmd_experiment, "report": cmd_report, "serve": cmd_serve,
-            "export": cmd_export}
+            "export": cmd_export, "sweep": cmd_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

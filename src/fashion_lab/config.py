@@ -59,6 +59,7 @@ class TrainConfig:
     run_dir: str | None = None  # None: runs/<time>-<name>
     runs_root: str = "runs"
     name: str | None = None  # None: derived from dataset and hidden sizes
+    tensorboard: bool = True  # also write TensorBoard event files (run/tensorboard); off skips tensorboardX's import
 
     def __post_init__(self) -> None:
         from .dataset_specs import get_spec

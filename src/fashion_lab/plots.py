@@ -11,7 +11,8 @@ import numpy as np
 from . import _atomic
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -26,13 +27,14 @@ def import_in_background() -> threading.Thread:
     Training spends its time in compiled code that releases the GIL; the import (about half a second on
     2 cores) overlaps it. Importing the same modules again later simply finds them loaded.
     """
-    thread = threading.Thread(target=_pyplot, name="fashion-lab-import-matplotlib", daemon=True)
+    thread = threading.Thread(target=pyplot, name="fashion-lab-import-matplotlib", daemon=True)
     thread.start()
     return thread
 
 
-def _save(fig, path) -> None:
-    plt = _pyplot()
+def save_figure(fig, path) -> None:
+    """Save ``fig`` as a PNG at ``path`` (through a temporary file and a rename) and close it."""
+    plt = pyplot()
     with _atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
@@ -42,7 +44,7 @@ def _finish(fig, path, title: str = "") -> None:
     """Title the figure (when given) and save it."""
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _epoch_axis(ax, metric: str, legend_size: float | None = None) -> None:
@@ -70,7 +72,7 @@ def plot_curves(history: dict[str, Sequence[float]], path: str | os.PathLike[str
 
     ``mark_epoch`` (from 1) draws a vertical line at that epoch, e.g. the one with the lowest validation loss.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for key, label, style in ((metric, "train", "o-"), (f"val_{metric}", "validation", "s--")):
@@ -85,7 +87,7 @@ def plot_curves(history: dict[str, Sequence[float]], path: str | os.PathLike[str
 
 def plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: str | os.PathLike[str], title: str = "") -> None:
     """Confusion matrix (rows: true class, columns: predicted) with counts in the cells."""
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(matrix)
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
     im = ax.imshow(matrix, cmap="Blues")
@@ -101,7 +103,7 @@ def plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: str | os.Pa
                     color="white" if matrix[i, j] > threshold else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title or "confusion matrix")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_misclassified(images: np.ndarray, true: Sequence[int], predicted: Sequence[int], classes: Sequence[str],
@@ -112,7 +114,7 @@ def plot_misclassified(images: np.ndarray, true: Sequence[int], predicted: Seque
     The grid is one mosaic image on one axes, with the labels written above each tile: a figure of 36
     small axes took seconds to lay out and draw, most of ``fashion-lab evaluate``'s time.
     """
-    plt = _pyplot()
+    plt = pyplot()
     n = len(images)
     rows = max(1, -(-n // columns))
     size, gap, label_space = 28, 4, 16  # pixels of a tile, between tiles, and above each tile for its label
@@ -135,7 +137,7 @@ def plot_misclassified(images: np.ndarray, true: Sequence[int], predicted: Seque
         ax.text(mosaic.shape[1] / 2, mosaic.shape[0] / 2, "no mistakes", ha="center", va="center")
     ax.set_axis_off()
     ax.set_title(title or "misclassified: true -> predicted", fontsize=11)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def save_image(image: np.ndarray, path: str | os.PathLike[str], scale: int = 8, *,
@@ -197,7 +199,7 @@ def plot_layer_size_accuracy(rows: Sequence[dict], path: str | os.PathLike[str],
     ``rows`` need ``hidden``, ``train_accuracy``, ``validation_accuracy``, ``test_accuracy`` (and optional ``*_std``);
     ``trend`` (``intercept``, ``per_doubling``) is drawn as a dotted line; ``predictions`` as open markers.
     """
-    plt = _pyplot()
+    plt = pyplot()
     rows = sorted(rows, key=lambda r: r["hidden"])
     sizes = [r["hidden"] for r in rows]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -210,7 +212,7 @@ def plot_layer_size_accuracy(rows: Sequence[dict], path: str | os.PathLike[str],
                 label="validation trend")
     _predicted_markers(ax, predictions, "predicted_validation_accuracy")
     _size_axis(ax, shown, "accuracy", title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_layer_size_time(rows: Sequence[dict], path: str | os.PathLike[str], *, cost_model: dict | None = None,
@@ -221,7 +223,7 @@ def plot_layer_size_time(rows: Sequence[dict], path: str | os.PathLike[str], *, 
     later-epoch line is drawn) and ``first_epoch_seconds``; ``cost_model``
     (``fixed``, ``per_param``) is drawn through the sizes' parameter counts.
     """
-    plt = _pyplot()
+    plt = pyplot()
     rows = sorted(rows, key=lambda r: r["hidden"])
     sizes = [r["hidden"] for r in rows]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -235,13 +237,13 @@ def plot_layer_size_time(rows: Sequence[dict], path: str | os.PathLike[str], *, 
     _predicted_markers(ax, predictions, "predicted_seconds_per_epoch")
     _size_axis(ax, shown, "seconds per epoch", title)
     ax.set_ylim(bottom=0)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_compare_curves(histories: dict[str, dict[str, Sequence[float]]], path: str | os.PathLike[str],
                         title: str = "") -> None:
     """Loss and accuracy per epoch of several runs side by side: solid training, dashed validation."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for i, (name, history) in enumerate(histories.items()):
@@ -256,7 +258,7 @@ def plot_compare_curves(histories: dict[str, dict[str, Sequence[float]]], path: 
 def plot_row_predictions(image: np.ndarray, output: np.ndarray, classes: Sequence[str], path: str | os.PathLike[str],
                          title: str = "") -> None:
     """An image beside a model's per-row output (rows x classes), as a model without Flatten produces it."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4.6), gridspec_kw={"width_ratios": [1, 1.1]})
     left.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     left.set_title(title or "input image")
@@ -266,7 +268,7 @@ def plot_row_predictions(image: np.ndarray, output: np.ndarray, classes: Sequenc
     right.set_ylabel("pixel row (one prediction each)")
     right.set_title(f"output without Flatten: shape {tuple(output.shape)}")
     fig.colorbar(im, ax=right, fraction=0.046, label="probability")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_target(rows: Sequence[dict], target: float, path: str | os.PathLike[str], title: str = "") -> None:
@@ -274,7 +276,7 @@ def plot_target(rows: Sequence[dict], target: float, path: str | os.PathLike[str
 
     ``rows`` need ``epoch``, ``accuracy`` and ``elapsed_seconds``; ``val_accuracy`` is drawn when present.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, xkey, xlabel in zip(axes, ("epoch", "elapsed_seconds"), ("epoch", "seconds of training")):
         xs = [r[xkey] for r in rows]
@@ -288,7 +290,7 @@ def plot_target(rows: Sequence[dict], target: float, path: str | os.PathLike[str
         ax.legend(fontsize=8)
     axes[0].xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title or f"time to reach {target:g} accuracy")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _colour(values: np.ndarray, cmap: str, low: float, high: float) -> np.ndarray:
@@ -308,7 +310,7 @@ def _diverging(values: np.ndarray) -> np.ndarray:
 def _mosaic(tiles: Sequence[np.ndarray], labels: Sequence[str], path, *, columns: int, scale: float,
             title: str = "", label_colours: Sequence[str] | None = None) -> None:
     """RGB tiles of one shape laid out in a grid, drawn as one image (fast: one ``imshow``), each labelled above."""
-    plt = _pyplot()
+    plt = pyplot()
     h, w = tiles[0].shape[:2]
     gap, head = max(2, w // 10), max(4, h // 3)
     rows = -(-len(tiles) // columns)
@@ -327,7 +329,7 @@ def _mosaic(tiles: Sequence[np.ndarray], labels: Sequence[str], path, *, columns
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_unit_weights(images: np.ndarray, units: Sequence[int], norms: Sequence[float], path: str | os.PathLike[str],
@@ -355,7 +357,7 @@ def plot_saliency(images: np.ndarray, maps: np.ndarray, examples: Sequence[dict]
 def plot_projection(points: np.ndarray, labels: np.ndarray, classes: Sequence[str], path: str | os.PathLike[str],
                     title: str = "") -> None:
     """A 2-D scatter of ``points`` coloured by class, with each class's centre labelled."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 6.5))
     for c, name in enumerate(classes):
         mine = points[labels == c]
@@ -368,7 +370,7 @@ def plot_projection(points: np.ndarray, labels: np.ndarray, classes: Sequence[st
     ax.legend(markerscale=4, fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_filters(filters: np.ndarray, path: str | os.PathLike[str], title: str = "") -> None:
@@ -391,7 +393,7 @@ def plot_feature_maps(image: np.ndarray, maps: np.ndarray, path: str | os.PathLi
 def plot_lr_range(rates: Sequence[float], losses: Sequence[float], smoothed: Sequence[float],
                   path: str | os.PathLike[str], *, marks: Sequence[tuple[float, str]] = (), title: str = "") -> None:
     """Loss against learning rate on a log axis: each step's loss, the smoothed curve, and vertical marks."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.4))
     ax.plot(rates, losses, ".", color="0.65", markersize=3, label="loss after each step")
     ax.plot(rates, smoothed, "-", color="C0", linewidth=2, label="smoothed")

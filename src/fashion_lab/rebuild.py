@@ -1,5 +1,5 @@
-"""Rebuild a folder's report from what it holds: an experiment folder (``results.json``) or a run directory
-(``config.json``). The choice between the two is made here, above both, so :mod:`fashion_lab.report` only renders.
+"""Rebuild a folder's report from what it holds: an experiment folder (``results.json``), a sweep folder
+(``results.json`` beside ``sweep.json``) or a run directory (``config.json``). The choice between the two is made here, above both, so :mod:`fashion_lab.report` only renders.
 
 Example:
     >>> from fashion_lab import write_report
@@ -15,6 +15,7 @@ from pathlib import Path
 from . import runs
 from .errors import RunError
 from .experiments.results import RESULTS
+from .sweep.worker import SETTINGS_FILE as SWEEP_SETTINGS
 
 
 def write_report(folder: str | os.PathLike[str]) -> Path:
@@ -28,6 +29,10 @@ def write_report(folder: str | os.PathLike[str]) -> Path:
                        f"fashion-lab train or fashion-lab experiment, not a file inside it.")
     if not folder.is_dir():
         raise RunError(f"{folder} does not exist; give a folder made by fashion-lab experiment or fashion-lab train.")
+    if (folder / RESULTS).is_file() and (folder / SWEEP_SETTINGS).is_file():  # a sweep's folder
+        from .sweep.report import write_sweep_report
+
+        return write_sweep_report(folder, runs.read_json(folder / RESULTS))
     if (folder / RESULTS).is_file():
         from .experiments.runner import render
 

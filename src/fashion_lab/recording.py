@@ -8,7 +8,9 @@ epoch it does, in this order:
    so whenever ``checkpoint.json`` says epoch k is done, row k is on disk;
 3. **checkpoint**: ``model.keras`` and ``checkpoint.json`` (in the background), unless the loss or a
    weight is NaN or infinite: then training stops and ``diverged_epoch`` says which epoch;
-4. **progress line**: ``epoch 1/5: loss 0.4970, accuracy 0.8235, 1.02s (58,823 samples/s)``.
+4. **TensorBoard**: the epoch's losses, accuracies, learning rate and seconds in the run's event files
+   (:mod:`fashion_lab.tensorboard_log`), when the run writes them;
+5. **progress line**: ``epoch 1/5: loss 0.4970, accuracy 0.8235, 1.02s (58,823 samples/s)``.
 
 The stop callbacks (``--stop-at-accuracy``...) and the user's own callbacks run after it, so they
 see an epoch that is already recorded.
@@ -32,6 +34,7 @@ from ._backend import keras
 from .callbacks import HistoryFile, epoch_line, samples_per_second
 from .checkpoint import CheckpointWriter
 from .stopping import StopRequest
+from .tensorboard_log import TensorBoardLog, learning_rate
 
 
 class EpochRecorder(keras().callbacks.Callback):
@@ -44,13 +47,16 @@ class EpochRecorder(keras().callbacks.Callback):
         prior_seconds: fit seconds of the epochs before this fit (a resumed run). Defaults to 0.
         resumed: continue the rows already in ``history.csv``. Defaults to False.
         say: prints the per-epoch line; None prints nothing. Defaults to None.
+        events: the run's :class:`~fashion_lab.tensorboard_log.TensorBoardLog`; None writes no TensorBoard
+            files. Opened when training begins and flushed when it ends; its owner closes it. Defaults to None.
 
     After the fit, ``epoch_seconds`` holds each epoch's wall time (the first includes compilation)
     and ``diverged_epoch`` the epoch (from 1) whose loss or weights were not finite, if any.
     """
 
     def __init__(self, run_dir: str | Path, stop: StopRequest, *, samples_per_epoch: int, prior_seconds: float = 0.0,
-                 resumed: bool = False, say: Callable[[str], None] | None = None):
+                 resumed: bool = False, say: Callable[[str], None] | None = None,
+                 events: TensorBoardLog | None = None):
         super().__init__()
         self.stop = stop
         self.history = HistoryFile(Path(run_dir) / runs.HISTORY)
@@ -58,6 +64,7 @@ class EpochRecorder(keras().callbacks.Callback):
         self.samples_per_epoch = samples_per_epoch
         self.resumed = resumed
         self.say = say
+        self.events = events
         self.epoch_seconds: list[float] = []
         self.diverged_epoch: int | None = None
         self._epoch_start = time.perf_counter()
@@ -65,6 +72,8 @@ class EpochRecorder(keras().callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.history.start(append=self.resumed)
         self.checkpoint.start()
+        if self.events is not None:
+            self.events.start()
         self.epoch_seconds, self.diverged_epoch = [], None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -81,8 +90,12 @@ class EpochRecorder(keras().callbacks.Callback):
         if not self.checkpoint.save(self.model, epoch, logs):       # 3. model.keras + checkpoint.json
             self.diverged_epoch = epoch + 1
             self.model.stop_training = True
-        if self.say is not None:                                    # 4. one line for the person watching
+        if self.events is not None:                                 # 4. TensorBoard's scalars
+            self.events.epoch(epoch, logs, learning_rate=learning_rate(self.model), seconds=seconds)
+        if self.say is not None:                                    # 5. one line for the person watching
             self.say(epoch_line(epoch, self.params.get("epochs", "?") if self.params else "?", logs, seconds, rate))
 
     def on_train_end(self, logs=None):
         self.checkpoint.wait()
+        if self.events is not None:
+            self.events.flush()

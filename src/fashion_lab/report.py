@@ -125,11 +125,12 @@ def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]], footer:
     )
 
 
-def _findings(findings: Sequence[str]) -> str:
+def findings_list(findings: Sequence[str]) -> str:
+    """An HTML list of one-sentence findings (or any short lines)."""
     return '<ul class="findings">' + "".join(f"<li>{_esc(f)}</li>" for f in findings) + "</ul>"
 
 
-_SPLIT_LEGEND = ('<p class="legend note">Column colours: <span style="background:#eef7ee">training</span>'
+SPLIT_LEGEND = ('<p class="legend note">Column colours: <span style="background:#eef7ee">training</span>'
                  '<span style="background:#e6f0ff">validation (used to compare)</span>'
                  '<span style="background:#fff0e0">test (reported only)</span></p>')
 
@@ -153,7 +154,7 @@ def write_experiment_report(folder: str | os.PathLike[str], data: dict[str, Any]
     folder = Path(folder)
     opts = {k: v for k, v in data.get("options", {}).items() if v not in (None, (), [], False) or k == "verify"}
     what = _what_was_run(opts, data.get("dataset", {}), data.get("command"))
-    sections = [("Findings", _findings(data.get("findings", []))), ("What was run", what)]
+    sections = [("Findings", findings_list(data.get("findings", []))), ("What was run", what)]
     if data.get("explanation"):
         sections.append(("Why", f"<p>{_esc(data['explanation'])}</p>"))
     error = (data.get("analysis") or {}).get("error") if isinstance(data.get("analysis"), dict) else None
@@ -168,7 +169,7 @@ def write_experiment_report(folder: str | os.PathLike[str], data: dict[str, Any]
         sections.append((tab["title"], body))
     if plots:
         sections.append(("Plots", "".join(figure(folder / p["file"], p.get("caption", "")) for p in plots)))
-    sections.append(("Validation and test", f"<p>{_esc(data.get('splits_note', ''))}</p>" + _SPLIT_LEGEND))
+    sections.append(("Validation and test", f"<p>{_esc(data.get('splits_note', ''))}</p>" + SPLIT_LEGEND))
     subtitle = f"fashion-lab experiment {data.get('experiment')}: {data.get('summary', '')}"
     footer = (f"Created {data.get('created', '')}; took {data.get('elapsed_seconds', 0):.1f} s; "
               f"results.json holds every number in this page.")
@@ -203,12 +204,16 @@ def run_findings(metrics: dict[str, Any], history: dict[str, list[float]], confi
     if metrics.get("interrupted"):
         return [f"The run was interrupted after {metrics.get('epochs_run', 0)} finished epochs; "
                 f"continue it with {metrics.get('resume', 'fashion-lab train --resume RUN_DIR')}."]
-    if "test_accuracy" not in metrics:
+    if "test_accuracy" not in metrics and not metrics.get("test_held_out"):
         return ["The run has no metrics yet: it did not finish."]
     n = metrics["epochs_run"]
+    test = (f"test accuracy, reported only, {metrics['test_accuracy']:.4f}" if "test_accuracy" in metrics else
+            "the test set was held out (a sweep's trial: only the sweep's best trial is tested, once)")
     out = [f"After {n} epoch{'s' if n != 1 else ''} (fit {metrics['fit_seconds']:.1f} s, "
            f"{metrics['samples_per_second']:,.0f} samples/s) training accuracy is {metrics['train_accuracy']:.4f} and "
-           f"test accuracy, reported only, {metrics['test_accuracy']:.4f}."]
+           f"{test}."]
+    if metrics.get("tested"):
+        out.append(f"The test set was evaluated {metrics['tested']}.")
     if metrics.get("validation_accuracy") is not None:
         sentence = f"Validation accuracy is {metrics['validation_accuracy']:.4f}"
         if metrics.get("best_epoch") and n > 1:  # with one epoch, "the lowest" says nothing
@@ -216,7 +221,11 @@ def run_findings(metrics: dict[str, Any], history: dict[str, list[float]], confi
             if metrics.get("restored_best"):
                 sentence += ", whose weights the model keeps"
         out.append(sentence + ".")
-    if metrics.get("stopped_early"):
+    sweep = metrics.get("sweep") or {}
+    if sweep.get("pruned"):
+        out.append(f"Trial {sweep.get('trial')} of sweep {sweep.get('study')} was pruned after epoch {n}: its "
+                   f"validation result was behind the other trials' at that epoch.")
+    elif metrics.get("stopped_early"):
         config = config or {}
         planned = f" of {config['epochs']}" if config.get("epochs") else ""
         met, unknown = stop_reasons(config, history)
@@ -269,7 +278,7 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
     other = {k: v for k, v in m.items() if k not in {r[0] for r in _METRIC_ROWS}}
     if other:
         metrics_html += key_value_table(other, heading="measurement")
-    sections = [("Findings", _findings(run_findings(m, run.history, config))), ("What was run", what),
+    sections = [("Findings", findings_list(run_findings(m, run.history, config))), ("What was run", what),
                 ("Results", metrics_html + f'<p class="note">{_esc(SPLIT_NOTE_RUN)}</p>')]
     if run.history:  # load_run read history.csv, every column included
         full = run.history
@@ -306,7 +315,7 @@ def write_run_report(run_dir: str | os.PathLike[str]) -> Path:
         sections.append(("Plots", "".join(figure(run.dir / name, _RUN_IMAGES.get(name, name)) for name in images)))
     if (run.dir / runs.INSPECTION).is_file():
         sections.append(("What the network learned", _inspection_section(run.dir, runs.read_json(run.dir / runs.INSPECTION))))
-    sections.append(("Splits", _SPLIT_LEGEND))
+    sections.append(("Splits", SPLIT_LEGEND))
     versions = run.info.get("versions", {})
     footer = f"Created {run.info.get('created', '')}; " + ", ".join(f"{k} {v}" for k, v in versions.items())
     subtitle = (f"{config['dataset']}, hidden {config['hidden']}, "
@@ -380,5 +389,6 @@ def _per_class_table(evaluation: dict[str, Any]) -> str:
     return html
 
 
-__all__ = ["REPORT", "format_value", "html_table", "page", "run_findings", "stop_reasons", "write_experiment_report",
+__all__ = ["REPORT", "SPLIT_LEGEND", "findings_list", "format_value", "html_table", "page", "run_findings",
+           "stop_reasons", "write_experiment_report",
            "write_run_report"]

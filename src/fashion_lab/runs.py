@@ -1,7 +1,7 @@
 """A run on disk: its directory, files, and how to read one back.
 
-A run directory holds ``config.json``, ``history.csv``, ``metrics.json``, ``model.keras`` and
-``curves.png`` (and ``evaluation.json``/``confusion.png``/``misclassified.png`` after ``fashion-lab evaluate``).
+A run directory holds ``config.json``, ``history.csv``, ``metrics.json``, ``model.keras``,
+``curves.png`` and ``tensorboard/`` (event files) (and ``evaluation.json``/``confusion.png``/``misclassified.png`` after ``fashion-lab evaluate``).
 
 Example:
     >>> run = load_run("runs/20261127-101500-fashion_mnist-h128")  # doctest: +SKIP
@@ -32,6 +32,7 @@ EVALUATION = "evaluation.json"
 CONFUSION = "confusion.png"
 MISCLASSIFIED = "misclassified.png"
 CHECKPOINT = "checkpoint.json"  # last finished epoch, its time and the shuffling RNG state, for --resume
+TENSORBOARD = "tensorboard"  # folder of TensorBoard event files (train/, validation/)
 # What fashion-lab inspect writes (fashion_lab.insight): the numbers, then one picture per part.
 INSPECTION = "inspection.json"
 INSPECTION_IMAGES = {
@@ -235,8 +236,11 @@ def save_model(model, run_dir: str | os.PathLike[str]) -> None:
 
 def remove_artifacts(run_dir: str | os.PathLike[str]) -> None:
     """Delete the files a run writes (and only those) from ``run_dir``."""
+    import shutil
+
     for name in ARTIFACTS:
         (Path(run_dir) / name).unlink(missing_ok=True)
+    shutil.rmtree(Path(run_dir) / TENSORBOARD, ignore_errors=True)
 
 
 def new_run_dir(config: TrainConfig, *, overwrite: bool = False) -> Path:

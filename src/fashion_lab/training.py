@@ -99,6 +99,7 @@ def train(
     dataset: Dataset | None = None,
     verbose: bool = True,
     overwrite: bool = False,
+    test: bool = True,
 ) -> runs.Run:
     """Train a network as ``config`` says, write its run directory, and return the :class:`~fashion_lab.runs.Run`.
 
@@ -113,6 +114,8 @@ def train(
         verbose: print the data source (when ``dataset`` is not given), one line per epoch and the results.
             Defaults to True.
         overwrite: allow ``config.run_dir`` to be a folder that already holds files. Defaults to False.
+        test: evaluate the test set at the end. False holds it out: ``metrics.json`` then has no test numbers
+            and says ``"test_held_out": true`` (a sweep's trials; only the chosen one is tested). Defaults to True.
 
     Returns:
         The run: ``run.dir``, ``run.history`` (per-epoch lists), ``run.metrics`` (as in ``metrics.json``),
@@ -127,7 +130,7 @@ def train(
     dataset = _dataset_for(config, dataset, say)
     check_resources(config, len(dataset.x_train), len(dataset.x_test), len(dataset.classes), say)
     ((_, outcome),) = _train_group([config], [callbacks], dataset, _Images(dataset, config.normalize), say=say,
-                                   verbose=verbose, overwrite=overwrite)
+                                   verbose=verbose, overwrite=overwrite, test=test)
     if isinstance(outcome, TrainingDiverged):
         raise outcome
     return outcome
@@ -285,7 +288,7 @@ def _check_together(configs: list, callbacks: list) -> None:
 
 
 def _train_group(configs: list[TrainConfig], callbacks: list, dataset: Dataset, images: "_Images", *, say,
-                 verbose: bool, overwrite: bool) -> list[tuple[Path, Any]]:
+                 verbose: bool, overwrite: bool, test: bool = True) -> list[tuple[Path, Any]]:
     """Write, train and record runs of one program (:func:`together_groups`) together; one alone as :func:`train`.
 
     Returns ``(run_dir, Run or TrainingDiverged)`` per config. A run with no finished epoch leaves nothing
@@ -327,12 +330,12 @@ def _train_group(configs: list[TrainConfig], callbacks: list, dataset: Dataset, 
                 # A whole epoch per compiled call when training falls back to model.fit (the fast path ignores it).
                 model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
                                     steps_per_execution=-(-data.n_fit // config.batch_size))
-                _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras))
+                _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras, test=test))
                 run_say = say if len(configs) == 1 else _prefixed(say, f"[run {i + 1}/{len(configs)}]")
                 run_say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
                         f"{data.n_fit:,} training images" + (f", {data.n_validation:,} validation" if data.n_validation else "")
                         + ("" if len(configs) == 1 else f"  (seed {config.seed}, learning rate {config.learning_rate:g})"))
-                sessions.append(_Session(run_dir, config, dataset, data, model, run_say, verbose, stop))
+                sessions.append(_Session(run_dir, config, dataset, data, model, run_say, verbose, stop, test=test))
             recorders, fit_seconds = _fit(sessions, callbacks, initial_epoch=0)
             outcomes = []
             for session, recorder in zip(sessions, recorders):
@@ -394,6 +397,7 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
     """Continue an interrupted run from its last finished epoch, with the optimizer state it had.
 
     With the same seed, the finished run's history equals that of a run that was never interrupted.
+    A run that held its test set out (``train(..., test=False)``) still holds it out.
 
     Example:
         >>> run = resume("runs/20261127-101500-fashion_mnist-h128")  # doctest: +SKIP
@@ -430,7 +434,8 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
         # derives each epoch's order from the seed and the epoch number.
         np.random.set_state(_rng_from_json(checkpoint["numpy_rng"]))
         say(f"resuming {run_dir} after epoch {checkpoint['epoch']} of {config.epochs}")
-        session = _Session(run_dir, config, dataset, data, model, say, verbose, stop)
+        session = _Session(run_dir, config, dataset, data, model, say, verbose, stop,
+                           test=not previous.info.get("test_held_out", False))
         return _train_and_record(session, callbacks, initial_epoch=checkpoint["epoch"],
                                  prior_seconds=checkpoint.get("fit_seconds", 0.0))
 
@@ -479,8 +484,8 @@ def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
     return dataset
 
 
-def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras) -> dict[str, Any]:
-    return {
+def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras, *, test: bool) -> dict[str, Any]:
+    record = {
         "config": config.to_dict(),
         "backend": keras.backend.backend(),
         "versions": runs.versions(),
@@ -490,6 +495,9 @@ def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": runs.command_line(),
     }
+    if not test:
+        record["test_held_out"] = True  # resume keeps it out too
+    return record
 
 
 def _rng_from_json(data: list):
@@ -515,6 +523,7 @@ class _Session:
     say: Callable[..., None]
     verbose: bool
     stop: StopRequest  # set by SIGINT/SIGTERM (see fashion_lab.stopping)
+    test: bool = True  # evaluate the test set at the end (False: held out, e.g. a sweep's trial)
 
 
 def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initial_epoch: int,
@@ -532,6 +541,8 @@ def _record(session: _Session, recorder, fit_seconds: float, *, initial_epoch: i
     epoch_seconds = history.pop("epoch_seconds", [])
     history.pop("samples_per_second", None)
     if recorder.diverged_epoch is not None:
+        if recorder.events is not None:
+            recorder.events.close()
         raise _mark_diverged(session, recorder.diverged_epoch, epochs_run=len(history.get("loss", [])))
 
     metrics = _final_metrics(session, history, fit_seconds, initial_epoch)
@@ -544,15 +555,22 @@ def _record(session: _Session, recorder, fit_seconds: float, *, initial_epoch: i
     from .report import write_run_report
 
     plot_curves(history, run_dir / runs.CURVES, title=f"{session.dataset.name}, hidden {list(config.hidden)}")
+    if recorder.events is not None:
+        _log_images(session, recorder.events, metrics)
     write_run_report(run_dir)
 
     epochs_run = metrics["epochs_run"]
-    session.say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
-                f"({epochs_run} epoch{'s' if epochs_run != 1 else ''}{', stopped early' if metrics['stopped_early'] else ''}, "
+    if session.test:
+        result = f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}"
+    else:
+        result = (f"validation accuracy {metrics['validation_accuracy']:.4f}, test set held out"
+                  if "validation_accuracy" in metrics else "test set held out")
+    session.say(f"{result} ({epochs_run} epoch{'s' if epochs_run != 1 else ''}"
+                f"{', stopped early' if metrics['stopped_early'] else ''}, "
                 f"fit {fit_seconds:.1f}s{f' for {together} runs together' if together > 1 else ''}, "
                 f"{metrics['samples_per_second']:,.0f} samples/s)")
     chance = 1 / len(session.dataset.classes)
-    if not config.normalize and metrics["test_accuracy"] < 1.5 * chance:
+    if not config.normalize and session.test and metrics["test_accuracy"] < 1.5 * chance:
         session.say(f"note: test accuracy {metrics['test_accuracy']:.4f} is chance level ({chance:.2f}): with raw 0-255 "
                     f"pixels the first layer's sums are 255 times larger, the softmax saturates and the gradients cannot "
                     f"move the network off one answer. Drop --no-normalize (pixels / 255), and see "
@@ -570,11 +588,14 @@ def _fit(sessions: list[_Session], user_callbacks: list, *, initial_epoch: int):
     """
     from .plots import import_in_background
     from .recording import EpochRecorder
+    from .tensorboard_log import TensorBoardLog
 
     import_in_background()  # the plots at the end need matplotlib: import it while the epochs run
     first, data = sessions[0], sessions[0].data
     recorders = [EpochRecorder(s.run_dir, s.stop, samples_per_epoch=s.data.n_fit, resumed=initial_epoch > 0,
-                               say=s.say if s.verbose else None) for s in sessions]
+                               say=s.say if s.verbose else None,
+                               events=TensorBoardLog(s.run_dir, first_step=initial_epoch + 1) if s.config.tensorboard else None)
+                 for s in sessions]
     # The recorder comes first: an epoch is on disk before any stop rule or user callback sees it.
     callbacks = [[recorder, *_stop_callbacks(s.config, s.verbose), *user]
                  for s, recorder, user in zip(sessions, recorders, user_callbacks)]
@@ -622,6 +643,8 @@ def _finish_writes(recorder) -> None:
 
     If that write failed, checkpoint.json still describes the epoch before, whose model.keras is intact.
     """
+    if recorder.events is not None:
+        recorder.events.close()  # the finished epochs' TensorBoard events are on disk too
     try:
         recorder.checkpoint.wait()
     except Exception as e:
@@ -646,14 +669,17 @@ def _mark_diverged(session: _Session, epoch: int, epochs_run: int) -> TrainingDi
 
 def _final_metrics(session: _Session, history: dict[str, list[float]], fit_seconds: float,
                    initial_epoch: int) -> dict[str, Any]:
-    """metrics.json: the test and training sets evaluated once, with the fit's figures."""
+    """metrics.json: the test (unless held out) and training sets evaluated once, with the fit's figures."""
     config, data, model = session.config, session.data, session.model
     epochs_run = len(history.get("loss", []))
-    test = _fasteval.evaluate(model, data.x_test, data.y_test, batch_size=EVAL_BATCH)
+    metrics: dict[str, Any] = {}
+    if session.test:
+        test = _fasteval.evaluate(model, data.x_test, data.y_test, batch_size=EVAL_BATCH)
+        metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
+    else:
+        metrics["test_held_out"] = True
     on_train = _fasteval.evaluate(model, data.images.x, data.images.y, data.fit_index, batch_size=EVAL_BATCH)
-    metrics = {
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
+    metrics.update({
         "train_accuracy": on_train["accuracy"],
         "train_loss": on_train["loss"],
         "epochs_run": epochs_run,
@@ -662,7 +688,7 @@ def _final_metrics(session: _Session, history: dict[str, list[float]], fit_secon
         "samples_per_second": round(data.n_fit * epochs_run / fit_seconds, 1),
         "params": int(model.count_params()),
         "interrupted": False,
-    }
+    })
     if data.validation is not None and "val_accuracy" in history:
         metrics["validation_accuracy"] = history["val_accuracy"][-1]
         metrics["validation_loss"] = history["val_loss"][-1]
@@ -675,6 +701,31 @@ def _final_metrics(session: _Session, history: dict[str, list[float]], fit_secon
         metrics.update(restored_best=True, validation_accuracy=history["val_accuracy"][best],
                        validation_loss=history["val_loss"][best])
     return metrics
+
+
+def _log_images(session: _Session, events, metrics: dict[str, Any]) -> None:
+    """The end of a run in TensorBoard: curves.png and the confusion matrix of the validation split (else of
+    the test set, when it was tested), at the last epoch; then the event files are closed."""
+    from .evaluation import confusion_matrix
+    from .tensorboard_log import confusion_image
+
+    step = metrics["epochs_run"]
+    try:
+        events.image("curves", session.run_dir / runs.CURVES, step)
+        data = session.data
+        if data.validation is not None:
+            images, labels, index = data.validation  # the shared images and this run's validation positions
+            split, x, y = "validation", images[index], np.asarray(labels)[index]
+        elif session.test:
+            split, x, y = "test", data.x_test, data.y_test
+        else:
+            return
+        predicted = _fasteval.probabilities(session.model, x, batch_size=EVAL_BATCH * 10).argmax(axis=1)
+        matrix = confusion_matrix(y, predicted, len(session.dataset.classes))
+        events.image("confusion", confusion_image(matrix, session.dataset.classes), step,
+                     split="validation" if split == "validation" else "train")
+    finally:
+        events.close()
 
 
 def _record_interrupt(run_dir: Path) -> str:
