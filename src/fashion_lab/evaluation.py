@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _atomic, _fasteval, mistakes, runs
 from .datasets import Dataset, open_dataset
-from .preprocess import prepare_images
+from .preprocess import prepare_images, prepare_labels
 
 MISCLASSIFIED_SHOWN = 36  # images in misclassified.png
 PREDICT_BATCH = 10_000  # for models off the shared path (_fasteval): the whole test set in one Keras call
@@ -64,7 +64,8 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
         "run": str(run.dir),
         "dataset": dataset.name,
         "test_images": int(len(y_test)),
-        "test_loss": _fasteval.evaluate(model, x, y_test)["loss"],  # as train() computed it for metrics.json
+        # as train() computed it for metrics.json (with the targets it trained on: one-hot under label smoothing)
+        "test_loss": _fasteval.evaluate(model, x, prepare_labels(y_test, num_classes=n, one_hot=bool(config.label_smoothing)))["loss"],
         "test_accuracy": float((predicted == y_test).mean()),
         "classes": list(dataset.classes),
         "per_class_accuracy": per_class,

@@ -31,7 +31,7 @@ from . import _atomic, _fasteval, _fastfit, runs
 from .config import TrainConfig
 from .datasets import Dataset, open_dataset
 from .errors import RunError, TrainingDiverged, TrainingInterrupted
-from .preprocess import prepare_images
+from .preprocess import prepare_images, prepare_labels
 
 EVAL_BATCH = 1024  # evaluation has no gradients; big batches keep it fast
 
@@ -134,16 +134,19 @@ def train(
         runs.remove_artifacts(run_dir)
     try:
         from ._backend import keras as _keras
-        from .model import build_model
+        from .model import build_network, input_statistics
 
         keras = _keras()
         data = _Prepared(config, dataset)
         keras.utils.set_random_seed(config.seed)
+        steps_per_epoch = -(-len(data.x) // config.batch_size)
         # A whole epoch per compiled call when training falls back to model.fit (the fast path ignores it).
-        model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
-                            steps_per_execution=-(-len(data.x) // config.batch_size))
-        _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras))
-        say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
+        model = build_network(config, num_classes=len(dataset.classes), steps_per_epoch=steps_per_epoch,
+                              standardization=input_statistics(data.x, config.standardize),
+                              steps_per_execution=steps_per_epoch)
+        _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras, model))
+        kind = "CNN, " if config.model == "cnn" else ""
+        say(f"run: {run_dir}  model: {kind}{config.hidden} hidden, {model.count_params():,} parameters, "
             f"{len(data.x):,} training images" + (f", {len(data.validation[0]):,} validation" if data.validation else ""))
         session = _Session(run_dir, config, dataset, data, model, say, verbose)
         return _train_and_record(session, callbacks, initial_epoch=0, prior_seconds=0.0)
@@ -205,11 +208,13 @@ class _Prepared:
     """The arrays a run trains and is tested on, after the shared preprocessing and the seeded split."""
 
     def __init__(self, config: TrainConfig, dataset: Dataset):
+        # Labels are the model's targets: one-hot rows when it trains with label smoothing.
+        targets = {"num_classes": len(dataset.classes), "one_hot": bool(config.label_smoothing)}
         x_all = prepare_images(dataset.x_train, normalized=config.normalize)
-        y_all = dataset.y_train.astype(np.int32)
+        y_all = prepare_labels(dataset.y_train, **targets)
         (self.x, self.y), self.validation = split_validation(x_all, y_all, config.validation_split, config.seed)
         self.x_test = prepare_images(dataset.x_test, normalized=config.normalize)
-        self.y_test = dataset.y_test.astype(np.int32)
+        self.y_test = prepare_labels(dataset.y_test, **targets)
 
 
 def _sayer(verbose: bool):
@@ -226,9 +231,10 @@ def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
     return dataset
 
 
-def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras) -> dict[str, Any]:
+def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras, model) -> dict[str, Any]:
     return {
         "config": config.to_dict(),
+        "standardization": _standardization_record(config, model),
         "backend": keras.backend.backend(),
         "versions": versions(),
         "dataset": {"name": dataset.name, "source": dataset.source, "verified": dataset.verified,
@@ -237,6 +243,21 @@ def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": _command_line(),
     }
+
+
+def _standardization_record(config: TrainConfig, model) -> dict[str, Any] | None:
+    """What the model's first layer subtracts and divides by (computed on the training split only)."""
+    if config.standardize == "none":
+        return None
+    layer = model.get_layer("standardize")
+    mean, std = np.asarray(layer.mean, np.float64), np.sqrt(np.asarray(layer.variance, np.float64))
+    record: dict[str, Any] = {"kind": config.standardize, "computed_on": "training split",
+                              "held_in": "model.keras, layer 'standardize'"}
+    if config.standardize == "global":
+        record.update(mean=float(mean.ravel()[0]), std=float(std.ravel()[0]))
+    else:
+        record.update(mean_range=[float(mean.min()), float(mean.max())], std_range=[float(std.min()), float(std.max())])
+    return record
 
 
 def _rng_from_json(data: list):
@@ -297,7 +318,7 @@ def _train_and_record(session: _Session, user_callbacks: Sequence[Any], *, initi
     from .plots import plot_curves
     from .report import write_run_report
 
-    plot_curves(history, run_dir / runs.CURVES, title=f"{session.dataset.name}, hidden {list(config.hidden)}")
+    plot_curves(history, run_dir / runs.CURVES, title=f"{session.dataset.name}, {'CNN, ' if config.model == 'cnn' else ''}hidden {list(config.hidden)}")
     write_run_report(run_dir)
 
     epochs_run = metrics["epochs_run"]
