@@ -106,6 +106,29 @@ def test_console_script_help_and_error_without_traceback(tmp_path):
     assert "train-images-idx3-ubyte.gz is empty" in done.stderr
 
 
+def test_the_parser_reads_its_defaults_without_numpy_or_keras():
+    # `fashion-lab --help` builds the whole parser; its defaults and choices come from TrainConfig and the
+    # registries, which must stay light for the help to answer at once.
+    code = ("import sys; from fashion_lab.cli import build_parser; args = build_parser().parse_args(['train']); "
+            "print(args.epochs, args.hidden, args.dataset, sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'numpy', 'keras', 'jax'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["5", "[128]", "fashion_mnist", "[]"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--seed", "-1"], "--seed: must be a whole number from 0 to 2147483647, got '-1'"),
+    (["train", "--learning-rate", "0"], "--learning-rate: must be a number > 0, got '0'; the seed uses 0.001"),
+    (["train", "--stop-at-accuracy", "high"], "must be a number in (0, 1], got 'high'; for 60% pass 0.6"),
+    (["experiment", "layer-size", "--repeats", "1.5"], "--repeats: must be a positive integer, got '1.5'"),
+    (["show", "-1"], "index: must be a whole number >= 0, got '-1'"),
+], ids=["seed", "learning-rate", "target-word", "repeats", "index"])
+def test_argument_types_say_the_library_rule_about_the_typed_text(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_mnist_exercise_path_on_synthetic_idx_files(synthetic_dir, tmp_path, capsys):
     # The seed's MNIST exercise (stop at 99% in fewer than 9 epochs), on IDX files in MNIST's layout made
     # by the tests: there is no offline MNIST here, and made-up files cannot match its pinned checksums.

@@ -236,9 +236,9 @@ def test_out_folder_with_files_is_refused(tmp_path, synthetic_fashion):
 
 
 def test_interrupted_experiment_leaves_no_folder(tmp_path, synthetic_fashion, monkeypatch):
-    from fashion_lab import experiments
+    from fashion_lab.experiments import measure
 
-    real = experiments._train_one
+    real = measure.train_one
     calls = []
 
     def second_model_interrupted(*args, **kwargs):
@@ -247,20 +247,20 @@ def test_interrupted_experiment_leaves_no_folder(tmp_path, synthetic_fashion, mo
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(experiments, "_train_one", second_model_interrupted)
+    monkeypatch.setattr(measure, "train_one", second_model_interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_experiment("layer-size", ExperimentOptions(hidden=(8, 16), epochs=1), out=tmp_path / "ls", verbose=False)
     assert len(calls) == 2 and not (tmp_path / "ls").exists()
 
 
 def test_ctrl_c_in_an_experiment_says_to_run_it_again(tmp_path, synthetic_fashion, monkeypatch):
-    from fashion_lab import experiments
     from fashion_lab.errors import TrainingInterrupted
+    from fashion_lab.experiments import measure
 
     def interrupted(*args, **kwargs):
         raise TrainingInterrupted("training interrupted; Continue with: fashion-lab train --resume somewhere")
 
-    monkeypatch.setattr(experiments, "_train_one", interrupted)
+    monkeypatch.setattr(measure, "train_one", interrupted)
     with pytest.raises(TrainingInterrupted, match="experiment layer-size interrupted.*Run it again") as e:
         run_experiment("layer-size", ExperimentOptions(hidden=(8,), epochs=1), out=tmp_path / "ls", verbose=False)
     assert "--resume" not in str(e.value)
@@ -289,7 +289,11 @@ def test_every_experiment_is_registered():
     assert list(EXPERIMENTS) == ["layer-size", "epochs", "normalization", "no-flatten", "callback"]
 
 
-@pytest.mark.parametrize("module", ["fashion_lab.experiments", "fashion_lab.report"])
+@pytest.mark.parametrize("module", [
+    "fashion_lab.experiments.stats", "fashion_lab.experiments.tables", "fashion_lab.experiments.options",
+    "fashion_lab.experiments.registry", "fashion_lab.experiments.layer_size", "fashion_lab.experiments.epochs",
+    "fashion_lab.experiments.normalization", "fashion_lab.experiments.callback", "fashion_lab.report",
+    "fashion_lab.validate", "fashion_lab.console", "fashion_lab.runs"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

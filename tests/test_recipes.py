@@ -27,12 +27,12 @@ def images():
     (dict(dropout=-0.1), r"dropout must be in \[0, 1\)"),
     (dict(label_smoothing=1), r"label smoothing must be in \[0, 1\)"),
     (dict(weight_decay=-0.01), r"weight decay must be a number >= 0, got -0\.01"),
-    (dict(model="resnet"), r"unknown model 'resnet'; choose one of: mlp, cnn"),
-    (dict(standardize="z"), r"unknown standardize 'z'; choose one of: none, global, per-pixel"),
-    (dict(lr_schedule="step"), r"unknown learning-rate schedule 'step'; choose one of: constant, cosine"),
+    (dict(model="resnet"), r"model must be one of: mlp, cnn, got 'resnet'"),
+    (dict(standardize="z"), r"standardize must be one of: none, global, per-pixel, got 'z'"),
+    (dict(lr_schedule="step"), r"learning-rate schedule must be one of: constant, cosine, got 'step'"),
     (dict(warmup_epochs=1), r"warm-up .* belongs to a schedule; add --lr-schedule cosine"),
     (dict(lr_schedule="cosine", warmup_epochs=5, epochs=5), r"warm-up must end before training does"),
-    (dict(preset="best"), r"unknown preset 'best'; choose one of: best-mlp, cnn"),
+    (dict(preset="best"), r"preset must be one of: best-mlp, cnn, got 'best'"),
 ], ids=["dropout-1", "dropout-negative", "smoothing-1", "decay-negative", "model", "standardize", "schedule",
         "warmup-without-schedule", "warmup-too-long", "preset"])
 def test_recipe_options_are_validated(changes, message):

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from fashion_lab import TrainConfig, train
-from fashion_lab.cli import EXPERIMENT_NAMES, main
+from fashion_lab.cli import main
 from fashion_lab.experiments import EXPERIMENTS, ExperimentOptions, run_experiment
 from fashion_lab.report import format_value, html_table, run_findings
 
@@ -75,8 +75,15 @@ def test_cli_experiment_runs_and_refuses_foreign_options(tmp_path, synthetic_fas
     assert "--target does not apply to the normalization experiment" in capsys.readouterr().err
 
 
-def test_cli_experiment_names_match_the_library():
-    assert EXPERIMENT_NAMES == tuple(EXPERIMENTS)
+def test_cli_experiment_help_lists_every_registered_experiment_with_its_defaults(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["experiment", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for experiment in EXPERIMENTS.values():
+        assert f"  {experiment.name:<14} {experiment.summary}" in out
+    assert "(defaults: --hidden 16 32 64 128 256 512 1024 --epochs 5 --repeats 1; also --predict)" in out
+    assert "(defaults: --hidden 128 --epochs 20 --target 0.85)" in out
 
 
 def test_train_early_stopping_keeps_the_best_weights(tmp_path, synthetic_fashion, capsys):

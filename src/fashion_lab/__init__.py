@@ -10,11 +10,18 @@ The seed's code, almost word for word::
 or the whole recorded run: ``run = train(TrainConfig(hidden=(512,)), callbacks=[...])``.
 
 Names are imported lazily, so ``import fashion_lab`` (and ``fashion-lab --help``) stays fast.
+
+Importing the package chooses Keras's JAX backend for the rest of the process (unless ``KERAS_BACKEND``
+is already set), so a ``import keras`` after it (to write the seed's ``myCallback``) works on JAX even
+when ``~/.keras/keras.json`` says "tensorflow", which Keras writes there on its first import.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
 __version__ = "0.1.0"
 
@@ -22,7 +29,7 @@ _EXPORTS = {
     "load_dataset": "datasets",
     "open_dataset": "datasets",
     "Dataset": "datasets",
-    "DATASETS": "datasets",
+    "DATASETS": "dataset_specs",
     "normalize": "preprocess",
     "prepare_images": "preprocess",
     "build_model": "model",
@@ -37,7 +44,7 @@ _EXPORTS = {
     "evaluate_run": "evaluation",
     "run_experiment": "experiments",
     "ExperimentOptions": "experiments",
-    "write_report": "report",
+    "write_report": "rebuild",
     "predict_images": "predict",
     "predict_arrays": "predict",
     "Prediction": "predict",

@@ -15,6 +15,10 @@ import os
 def keras():
     """Import and return Keras, on the JAX backend unless ``KERAS_BACKEND`` says otherwise."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
+    if os.environ["KERAS_BACKEND"] == "jax":
+        from .compile_cache import enable
+
+        enable()  # before anything compiles: a second run loads its programs instead (see compile_cache)
     import keras as _keras
 
     _install_flat_uniform(_keras.backend.backend())

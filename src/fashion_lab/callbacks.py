@@ -26,8 +26,8 @@ from pathlib import Path
 
 from . import _atomic
 from ._backend import keras as _keras
-from .config import _fraction, _is_number, _positive_number
 from .errors import ConfigError
+from .validate import fraction, is_number, positive_number
 
 _Callback = _keras().callbacks.Callback
 
@@ -56,7 +56,7 @@ class TargetStop(_Callback):
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}.")
-        if not _is_number(target):
+        if not is_number(target):
             raise ConfigError(f"target must be a finite number, got {target!r}.")
         self.target = float(target)
         self.monitor = monitor
@@ -121,7 +121,7 @@ class StopAtAccuracy(TargetStop):
     """
 
     def __init__(self, target: float, monitor: str = "accuracy", verbose: bool = True):
-        _fraction("StopAtAccuracy target", target, low_open=True, high_open=False, example="for 60% accuracy pass 0.6")
+        fraction("StopAtAccuracy target", target, low_open=True, high_open=False, example="for 60% accuracy pass 0.6")
         super().__init__(target, monitor=monitor, mode="max", verbose=verbose)
 
     def message(self, value: float) -> str:
@@ -143,7 +143,7 @@ class StopAtLoss(TargetStop):
     """
 
     def __init__(self, target: float, monitor: str = "loss", verbose: bool = True):
-        _positive_number("StopAtLoss target", target, example="for example 0.3")
+        positive_number("StopAtLoss target", target, example="for example 0.3")
         super().__init__(target, monitor=monitor, mode="min", verbose=verbose)
 
     def message(self, value: float) -> str:

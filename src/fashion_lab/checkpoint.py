@@ -154,28 +154,3 @@ class CheckpointWriter:
             _atomic.write_json(self.run_dir / runs.CHECKPOINT, record)  # only after the model it describes
         except BaseException as e:  # reported by wait(), on the training thread
             self._error = e
-
-
-class StopRequest:
-    """Remembers a SIGINT/SIGTERM that arrived during training, and raises ``KeyboardInterrupt`` for it.
-
-    The signal handler raises at once, which abandons the current epoch wherever Python is. But Python
-    ignores an exception raised inside a garbage-collector callback (JAX runs one), so the request is
-    also remembered, and :meth:`check` raises it at the next epoch boundary: a signal is never lost.
-
-    Example:
-        >>> request = StopRequest()
-        >>> request.check()  # no signal: nothing happens
-    """
-
-    def __init__(self):
-        self.signum: int | None = None
-
-    def check(self) -> None:
-        """Raise ``KeyboardInterrupt`` when a stop signal arrived and has not been acted on."""
-        if self.signum is not None:
-            raise KeyboardInterrupt(f"signal {self.signum}")
-
-    def handler(self, signum, frame):
-        self.signum = signum
-        raise KeyboardInterrupt(f"signal {signum}")

@@ -16,73 +16,79 @@ Exit codes: 0 success, 2 a user error (explained in one paragraph on stderr), 13
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .config import MAX_SEED
-from .errors import ConfigError, FashionLabError
+from .config import LR_SCHEDULES, MAX_SEED, MODELS, STANDARDIZATIONS, TrainConfig
+from .dataset_specs import DATASETS
+from .errors import ConfigError, FashionLabError, InvalidValue
+from .experiments.options import ExperimentOptions
+from .experiments.registry import EXPERIMENTS
+from .presets import PRESETS, resolve as resolve_preset
+from .presets import describe as describe_presets
+from .validate import fraction, non_negative_number, positive_int, positive_number, whole_number
 
-DATASET_NAMES = ("fashion_mnist", "mnist")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+# Everything above is light (no NumPy, no Keras), so `fashion-lab --help` answers at once; defaults and
+# choices come from TrainConfig, ExperimentOptions and the two registries, each written once there.
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
-    return value
+def _arg(check, convert, **kwargs):
+    """An argparse ``type`` from a :mod:`fashion_lab.validate` check: the text is converted, then checked; a
+    failure says the check's rule about the text as typed (``--epochs: must be a positive integer, got '0'``)."""
 
-
-def _seed(text: str) -> int:
-    value = _non_negative_int(text)
-    if value >= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED - 1}, got {text!r}")
-    return value
-
-
-def _number(low: float, high: float, low_open: bool, high_open: bool, hint: str):
-    interval = ("(" if low_open else "[") + f"{low:g}, {high:g}" + (")" if high_open else "]")
-
-    def parse(text: str) -> float:
+    def parse(text: str):
         try:
-            value = float(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number in {interval}, got {text!r}; {hint}") from None
-        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-        if not ok:
-            raise argparse.ArgumentTypeError(f"must be in {interval}, got {text!r}; {hint}")
-        return value
+            value = text  # not a number at all: the check refuses it in its own words
+        try:
+            return check("argument", value, **kwargs)
+        except InvalidValue as e:
+            raise argparse.ArgumentTypeError(e.describe(text)) from None
 
     return parse
 
 
-_target = _number(0, 1, True, False, "for 60% pass 0.6")
-_split = _number(0, 1, True, True, "for 10% pass 0.1")
-_positive_float = _number(0, float("inf"), True, True, "for example 0.001")
+_positive_int = _arg(positive_int, int)
+_non_negative_int = _arg(whole_number, int)
+_seed = _arg(whole_number, int, below=MAX_SEED)
+_target = _arg(fraction, float, low_open=True, high_open=False, example="for 60% pass 0.6")
+_split = _arg(fraction, float, low_open=True, high_open=True, example="for 10% pass 0.1")
+_learning_rate = _arg(positive_number, float, example="the seed uses 0.001")
+_loss_target = _arg(positive_number, float, example="for example 0.3")
+_rate = _arg(fraction, float, low_open=False, high_open=True, example="for example 0.3")
+_decay = _arg(non_negative_number, float, example="for example 0.01")
+_CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def _shown(value) -> str:
+    """A default as it is typed on the command line: ``(16, 32)`` -> ``16 32``."""
+    return " ".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="fashion_mnist", choices=DATASET_NAMES,
-                   help="fashion_mnist (default) or mnist (digits)")
+    g.add_argument("--dataset", default=TrainConfig.dataset, choices=tuple(DATASETS),
+                   help=" or ".join(f"{name} ({spec.title})" for name, spec in DATASETS.items())
+                        + f"; default: {TrainConfig.dataset}")
     g.add_argument("--data-dir", metavar="DIR",
                    help="folder with the four IDX files (.gz or not); default: $FASHION_LAB_DATA, the cache, "
                         "~/.keras/datasets, /usr/share/datasets, then a download")
     g.add_argument("--no-verify", dest="verify", action="store_false",
                    help="do not check files against the pinned SHA-256 (only for your own data in IDX format)")
+
+
+def _add_step_args(g, defaults) -> None:
+    """--batch-size, --learning-rate and --seed, with the defaults of ``defaults`` (TrainConfig or ExperimentOptions)."""
+    g.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size,
+                   help=f"images per step (default: {defaults.batch_size})")
+    g.add_argument("--learning-rate", type=_learning_rate, default=defaults.learning_rate,
+                   help=f"Adam learning rate (default: {defaults.learning_rate})")
+    g.add_argument("--seed", type=_seed, default=defaults.seed,
+                   help=f"random seed for the split, the weights and the shuffling; same seed, same history "
+                        f"(default: {defaults.seed})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,24 +114,47 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
 
     p = sub.add_parser("train", help="train a network and record the run",
-                       description="Train Flatten -> Dense(relu)... -> Dense(10, softmax) and write a run directory "
-                                   "(config.json, history.csv, metrics.json, model.keras, curves.png).")
+                       description="Train Flatten -> Dense(relu)... -> Dense(10, softmax) (or, with --model cnn, the "
+                                   "course's convolutional network) and write a run directory (config.json, "
+                                   "history.csv, metrics.json, model.keras, curves.png).",
+                       epilog="presets (--preset NAME; every option given beside it overrides the preset's value):\n"
+                              + describe_presets(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_data_args(p)
     g = p.add_argument_group("model and training")
-    g.add_argument("--hidden", type=_positive_int, nargs="+", default=[128], metavar="N",
-                   help="hidden layer sizes, e.g. --hidden 512 256 (default: 128)")
-    g.add_argument("--epochs", type=_positive_int, default=5, help="training epochs (default: 5)")
-    g.add_argument("--batch-size", type=_positive_int, default=32, help="images per step (default: 32)")
-    g.add_argument("--learning-rate", type=_positive_float, default=0.001, help="Adam learning rate (default: 0.001)")
+    g.add_argument("--preset", choices=tuple(PRESETS), metavar="NAME",
+                   help=f"start from a named recipe: {', '.join(PRESETS)} (listed below)")
+    g.add_argument("--model", choices=MODELS, help=f"mlp: the seed's dense network; cnn: Conv 64 3x3 -> MaxPool -> "
+                                                   f"Conv 64 3x3 -> MaxPool -> the hidden layers (default: {TrainConfig.model})")
+    g.add_argument("--hidden", type=_positive_int, nargs="+", default=list(TrainConfig.hidden), metavar="N",
+                   help=f"hidden layer sizes, e.g. --hidden 512 256 (default: {_shown(TrainConfig.hidden)})")
+    g.add_argument("--epochs", type=_positive_int, default=TrainConfig.epochs,
+                   help=f"training epochs (default: {TrainConfig.epochs})")
+    _add_step_args(g, TrainConfig)
     g.add_argument("--no-normalize", dest="normalize", action="store_false",
                    help="feed raw 0-255 pixels instead of pixels / 255")
-    g.add_argument("--validation-split", type=_split, default=0.0, metavar="F",
+    g.add_argument("--validation-split", type=_split, default=TrainConfig.validation_split, metavar="F",
                    help="hold out this fraction of training images, seeded (default: none)")
-    g.add_argument("--seed", type=_seed, default=0, help="random seed; same seed, same history (default: 0)")
+    g = p.add_argument_group("recipe (the building blocks of the presets)")
+    g.add_argument("--dropout", type=_rate, metavar="F",
+                   help=f"dropout rate after each hidden Dense layer, training only, in [0, 1) (default: {TrainConfig.dropout})")
+    g.add_argument("--standardize", choices=STANDARDIZATIONS,
+                   help="subtract the training split's mean and divide by its std, over all pixels (global) or per "
+                        f"pixel; the model keeps the statistics (default: {TrainConfig.standardize})")
+    g.add_argument("--weight-decay", type=_decay, metavar="F",
+                   help=f"AdamW's decoupled weight decay; 0 = Adam (default: {TrainConfig.weight_decay})")
+    g.add_argument("--label-smoothing", type=_rate, metavar="F",
+                   help=f"train towards 1 - F on the true class and F/10 on each class, in [0, 1) "
+                        f"(default: {TrainConfig.label_smoothing})")
+    g.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                   help="constant, or cosine: linear warm-up to --learning-rate, then cosine decay to 0 at the last "
+                        f"epoch (default: {TrainConfig.lr_schedule})")
+    g.add_argument("--warmup-epochs", type=_decay, metavar="E",
+                   help=f"epochs of warm-up of the cosine schedule (default: {TrainConfig.warmup_epochs:g})")
     g = p.add_argument_group("stopping")
     g.add_argument("--stop-at-accuracy", type=_target, metavar="T",
                    help="stop after the epoch whose training accuracy reaches T, in (0, 1]")
-    g.add_argument("--stop-at-loss", type=_positive_float, metavar="T",
+    g.add_argument("--stop-at-loss", type=_loss_target, metavar="T",
                    help="stop after the epoch whose training loss falls to T or below")
     g.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a lower validation loss and keep the best epoch's "
@@ -137,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--quiet", action="store_true", help="print only the final result line")
     g.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last finished epoch, with its saved config")
+    # A config option absent from the command line stays absent, so a preset's value is only replaced by one
+    # the user typed (the defaults above are TrainConfig's, shown in the help).
+    for action in p._actions:
+        if action.dest in _CONFIG_FIELDS:
+            action.default = argparse.SUPPRESS
 
     p = sub.add_parser("evaluate", help="per-class accuracy and confusion matrix of a run",
                        description="Evaluate a run's model on the test set: per-class accuracy, precision and "
@@ -164,7 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-EXPERIMENT_NAMES = ("layer-size", "epochs", "normalization", "no-flatten", "callback")  # = experiments.EXPERIMENTS
+def _experiments_epilog() -> str:
+    """Each experiment with what it shows, its defaults and the options only it takes, from the registry."""
+    lines = ["experiments:"]
+    for e in EXPERIMENTS.values():
+        flags = [f"--{k.replace('_', '-')} {_shown(v)}" for k, v in e.defaults.items()]
+        extra = [f"--{k.replace('_', '-')}" for k in sorted(e.options - set(e.defaults))]
+        lines += [f"  {e.name:<14} {e.summary}",
+                  f"  {'':<14} (defaults: {' '.join(flags)}" + (f"; also {', '.join(extra)}" if extra else "") + ")"]
+    return "\n".join(lines)
 
 
 def _add_experiment_parsers(sub) -> None:
@@ -174,32 +216,25 @@ def _add_experiment_parsers(sub) -> None:
         description="Run an experiment and write experiments/<time>-<name>/ (results.json, results.csv, PNG plots, "
                     "report.html). Models are compared on a validation split of the training images; the test set "
                     "is only reported.",
-        epilog="experiments:\n"
-               "  layer-size     params, seconds per epoch (first epoch apart) and accuracy per hidden size;\n"
-               "                 a least-squares cost model and accuracy trend (--hidden, --epochs, --repeats, --predict)\n"
-               "  epochs         train vs validation loss per epoch, best epoch, overfitting (--epochs 30, --restore-best)\n"
-               "  normalization  the same model with and without /255, ratio of final losses (--epochs)\n"
-               "  no-flatten     layer shapes without Flatten, the real error of one training step, why\n"
-               "  callback       epochs and seconds until the seed's callback stops at --target (default 0.85)")
-    p.add_argument("name", choices=EXPERIMENT_NAMES, metavar="NAME", help=", ".join(EXPERIMENT_NAMES))
+        epilog=_experiments_epilog())
+    p.add_argument("name", choices=tuple(EXPERIMENTS), metavar="NAME", help=", ".join(EXPERIMENTS))
     _add_data_args(p)
     g = p.add_argument_group("what to run (defaults depend on the experiment)")
     g.add_argument("--hidden", type=_positive_int, nargs="+", metavar="N",
-                   help="layer-size: the sizes to compare (default: 16 32 64 128 256 512 1024); "
-                        "others: the hidden layers (default: 128)")
+                   help="layer-size: the sizes to compare; others: the hidden layers (defaults: below)")
     g.add_argument("--epochs", type=_positive_int,
-                   help="epochs per model (layer-size, normalization: 5; epochs: 30; callback: at most 20)")
+                   help="epochs per model; callback: the most it may take (defaults: below)")
     g.add_argument("--repeats", type=_positive_int, help="layer-size: train each size N times (seeds seed..seed+N-1)")
     g.add_argument("--predict", type=_positive_int, nargs="+", metavar="N", default=[],
                    help="layer-size: predict time per epoch and accuracy for these sizes")
     g.add_argument("--restore-best", action="store_true",
                    help="epochs: end with the weights of the epoch with the lowest validation loss")
-    g.add_argument("--target", type=_target, metavar="T", help="callback: training accuracy to reach (default: 0.85)")
-    g.add_argument("--validation-split", type=_split, default=0.1, metavar="F",
-                   help="fraction of training images held out to compare on, seeded (default: 0.1)")
-    g.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    g.add_argument("--batch-size", type=_positive_int, default=32, help="images per step (default: 32)")
-    g.add_argument("--learning-rate", type=_positive_float, default=0.001, help="Adam learning rate (default: 0.001)")
+    g.add_argument("--target", type=_target, metavar="T",
+                   help=f"callback: training accuracy to reach, in (0, 1] (default: {EXPERIMENTS['callback'].defaults['target']})")
+    g.add_argument("--validation-split", type=_split, default=ExperimentOptions.validation_split, metavar="F",
+                   help=f"fraction of training images held out to compare on, seeded "
+                        f"(default: {ExperimentOptions.validation_split})")
+    _add_step_args(g, ExperimentOptions)
     g = p.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="where to write (default: experiments/<time>-<name>)")
     g.add_argument("--overwrite", action="store_true", help="allow --out to be a folder that already has files")
@@ -248,18 +283,15 @@ def cmd_show(args) -> int:
     return 0
 
 
-def _resume_conflicts(args) -> list[str]:
-    """Flags given with --resume that would change the saved config (the run's own config wins)."""
-    defaults = build_parser().parse_args(["train"])
-    keep = {"resume", "quiet", "debug", "command"}
-    return [f"--{k.replace('_', '-')}" for k, v in vars(args).items() if k not in keep and getattr(defaults, k, v) != v]
+def _given_config(args) -> dict:
+    """The config options typed on the command line (the others are absent from ``args``)."""
+    return {k: v for k, v in vars(args).items() if k in _CONFIG_FIELDS}
 
 
 def cmd_train(args) -> int:
-    from .config import TrainConfig
-
+    given = _given_config(args)
     if args.resume:
-        conflicts = _resume_conflicts(args)
+        conflicts = [f"--{k.replace('_', '-')}" for k in given]  # would change the saved config (the run's own wins)
         if conflicts:
             raise ConfigError(f"--resume continues {args.resume} with the config saved in it; drop {', '.join(conflicts)} "
                               f"(to train differently, start a new run without --resume).")
@@ -267,13 +299,7 @@ def cmd_train(args) -> int:
 
         run = resume(args.resume, verbose=not args.quiet)
     else:
-        config = TrainConfig(
-            dataset=args.dataset, data_dir=args.data_dir, verify=args.verify, normalize=args.normalize,
-            validation_split=args.validation_split, hidden=tuple(args.hidden), learning_rate=args.learning_rate,
-            epochs=args.epochs, batch_size=args.batch_size, stop_at_accuracy=args.stop_at_accuracy,
-            stop_at_loss=args.stop_at_loss, seed=args.seed, run_dir=args.run_dir, name=args.name,
-            early_stopping=args.early_stopping,
-        )
+        config = resolve_preset(given.pop("preset", None), **given)
         from .training import train
 
         run = train(config, verbose=not args.quiet, overwrite=args.overwrite)
@@ -318,8 +344,6 @@ def cmd_predict(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    from .experiments import ExperimentOptions
-
     options = ExperimentOptions(
         dataset=args.dataset, data_dir=args.data_dir, verify=args.verify,
         hidden=None if args.hidden is None else tuple(args.hidden), epochs=args.epochs, repeats=args.repeats,
@@ -327,7 +351,7 @@ def cmd_experiment(args) -> int:
         validation_split=args.validation_split, seed=args.seed, batch_size=args.batch_size,
         learning_rate=args.learning_rate,
     ).resolved(args.name)  # every option checked before Keras is imported
-    from .experiments import run_experiment
+    from .experiments.runner import run_experiment
 
     result = run_experiment(args.name, options, out=args.out, overwrite=args.overwrite, verbose=not args.quiet)
     if args.quiet:
@@ -338,7 +362,7 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from .rebuild import write_report
 
     print(f"wrote {write_report(args.dir)}")
     return 0

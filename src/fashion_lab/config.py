@@ -17,56 +17,17 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
+from .validate import choice, fraction, non_negative_number, positive_int, positive_number, whole_number
 
 
 MAX_SEED = 2**31  # the random generators of NumPy and JAX take 32-bit seeds
 MODELS = ("mlp", "cnn")  # = model.MODELS (kept here so a config validates without importing Keras)
 STANDARDIZATIONS = ("none", "global", "per-pixel")
 LR_SCHEDULES = ("constant", "cosine")
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
-    return value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _positive_number(name: str, value: Any, *, example: str) -> float:
-    """``value`` as a float when it is a finite number > 0; otherwise a :class:`ConfigError` naming ``name``."""
-    if not (_is_number(value) and value > 0):
-        raise ConfigError(f"{name} must be a number > 0, got {value!r}; {example}.")
-    return float(value)
-
-
-def _non_negative_number(name: str, value: Any, *, example: str) -> float:
-    if not (_is_number(value) and value >= 0):
-        raise ConfigError(f"{name} must be a number >= 0, got {value!r}; {example}.")
-    return float(value)
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...], *, example: str) -> str:
-    if value not in choices:
-        raise ConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)} ({example}).")
-    return value
-
-
-def _fraction(name: str, value: Any, *, low_open: bool, high_open: bool, example: str) -> float:
-    ok = _is_number(value)
-    if ok:
-        ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
-    if not ok:
-        interval = ("(" if low_open else "[") + "0, 1" + (")" if high_open else "]")
-        raise ConfigError(f"{name} must be in {interval}, got {value!r}; {example}.")
-    return float(value)
 
 
 @dataclass
@@ -105,7 +66,7 @@ class TrainConfig:
     preset: str | None = None  # the named recipe (fashion_lab.presets) these values started from, for the record
 
     def __post_init__(self) -> None:
-        from .datasets import get_spec
+        from .dataset_specs import get_spec
 
         self.dataset = get_spec(self.dataset).name
         if isinstance(self.hidden, int):
@@ -117,17 +78,17 @@ class TrainConfig:
         if not self.hidden:
             raise ConfigError("hidden needs at least one layer size, for example --hidden 128.")
         for h in self.hidden:
-            _positive_int("each hidden size", h)
-        _positive_int("epochs", self.epochs)
-        _positive_int("batch size", self.batch_size)
-        _positive_number("learning rate", self.learning_rate, example="the seed uses 0.001")
-        _choice("model", self.model, MODELS, example="--model cnn")
-        _choice("standardize", self.standardize, STANDARDIZATIONS, example="--standardize global")
-        _choice("learning-rate schedule", self.lr_schedule, LR_SCHEDULES, example="--lr-schedule cosine")
-        _fraction("dropout", self.dropout, low_open=False, high_open=True, example="for example 0.3")
-        _fraction("label smoothing", self.label_smoothing, low_open=False, high_open=True, example="for example 0.1")
-        _non_negative_number("weight decay", self.weight_decay, example="for example 0.01 (0 = plain Adam)")
-        _non_negative_number("warm-up epochs", self.warmup_epochs, example="for example 1")
+            positive_int("each hidden size", h)
+        positive_int("epochs", self.epochs)
+        positive_int("batch size", self.batch_size)
+        positive_number("learning rate", self.learning_rate, example="the seed uses 0.001")
+        choice("model", self.model, MODELS, example="for example --model cnn")
+        choice("standardize", self.standardize, STANDARDIZATIONS, example="for example --standardize global")
+        choice("learning-rate schedule", self.lr_schedule, LR_SCHEDULES, example="for example --lr-schedule cosine")
+        fraction("dropout", self.dropout, low_open=False, high_open=True, example="for example 0.3")
+        fraction("label smoothing", self.label_smoothing, low_open=False, high_open=True, example="for example 0.1")
+        non_negative_number("weight decay", self.weight_decay, example="for example 0.01 (0 = plain Adam)")
+        non_negative_number("warm-up epochs", self.warmup_epochs, example="for example 1")
         if self.warmup_epochs and self.lr_schedule != "cosine":
             raise ConfigError(f"warm-up ({self.warmup_epochs:g} epochs) belongs to a schedule; add --lr-schedule cosine, "
                               f"or drop --warmup-epochs.")
@@ -137,21 +98,20 @@ class TrainConfig:
         if self.preset is not None:
             from .presets import PRESETS
 
-            _choice("preset", self.preset, tuple(PRESETS), example="--preset best-mlp")
+            choice("preset", self.preset, tuple(PRESETS), example="fashion-lab train --help describes each")
         if self.stop_at_accuracy is not None:
-            _fraction("stop-at-accuracy target", self.stop_at_accuracy, low_open=True, high_open=False, example="for 60% pass 0.6")
+            fraction("stop-at-accuracy target", self.stop_at_accuracy, low_open=True, high_open=False, example="for 60% pass 0.6")
         if self.stop_at_loss is not None:
-            _positive_number("stop-at-loss target", self.stop_at_loss, example="for example 0.3")
+            positive_number("stop-at-loss target", self.stop_at_loss, example="for example 0.3")
         if self.validation_split:
-            _fraction("validation split", self.validation_split, low_open=True, high_open=True, example="for 10% pass 0.1")
+            fraction("validation split", self.validation_split, low_open=True, high_open=True, example="for 10% pass 0.1")
         if self.early_stopping is not None:
-            _positive_int("early-stopping patience", self.early_stopping)
+            positive_int("early-stopping patience", self.early_stopping)
         if self.keeps_best_epoch and not self.validation_split:
             flag = "--early-stopping" if self.early_stopping is not None else "--restore-best"
             raise ConfigError(f"{flag} watches the validation loss, so it needs a validation split; "
                               f"add --validation-split 0.1 (10% of the training images, seeded).")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < MAX_SEED:
-            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED - 1}, got {self.seed!r}.")
+        whole_number("seed", self.seed, below=MAX_SEED)
 
     @property
     def keeps_best_epoch(self) -> bool:

@@ -46,3 +46,19 @@ class TrainingInterrupted(FashionLabError):
 
 class TrainingDiverged(FashionLabError):
     """The loss or the weights became NaN or infinite; the run is marked failed."""
+
+
+class InvalidValue(ConfigError):
+    """One value broke one rule (raised by :mod:`fashion_lab.validate`).
+
+    ``rule`` ("must be a positive integer"), ``value`` and ``example`` are kept apart, so the command line
+    can say the same rule about the text the user typed: ``--epochs: must be a positive integer, got '0'``.
+    """
+
+    def __init__(self, name: str, rule: str, value: object, example: str = ""):
+        self.name, self.rule, self.value, self.example = name, rule, value, example
+        super().__init__(f"{name} {self.describe(value)}.")
+
+    def describe(self, shown: object) -> str:
+        """The rule and the value as ``shown`` (a number, or the text it was parsed from), with the example."""
+        return f"{self.rule}, got {shown!r}" + (f"; {self.example}" if self.example else "")

@@ -62,6 +62,8 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
     per_class = {name: (float(matrix[i, i] / support[i]) if support[i] else None) for i, name in enumerate(dataset.classes)}
     result = {
         "run": str(run.dir),
+        "model": runs.model_fingerprint(run.dir),  # the model these numbers describe (see runs.DERIVED)
+        "partial": runs.partial_note(run),
         "dataset": dataset.name,
         "test_images": int(len(y_test)),
         # as train() computed it for metrics.json (with the targets it trained on: one-hot under label smoothing)
@@ -96,8 +98,9 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
 
 def format_evaluation(result: dict[str, Any]) -> str:
     """A plain-text summary of :func:`evaluate_run`'s result, for the terminal."""
-    lines = [f"test accuracy {result['test_accuracy']:.4f}, test loss {result['test_loss']:.4f} "
-             f"on {result['test_images']:,} images", "",
+    lines = [f"note: {result['partial']}", ""] if result.get("partial") else []
+    lines += [f"test accuracy {result['test_accuracy']:.4f}, test loss {result['test_loss']:.4f} "
+              f"on {result['test_images']:,} images", "",
              # A class's accuracy is its recall (right / images of that class): one column, not two equal ones.
              f"{'class':<14} {'accuracy (= recall)':>19} {'precision':>9}"]
     precision = result.get("per_class_precision", {})

@@ -39,8 +39,17 @@ def _epoch_axis(ax, metric: str, legend_size: float | None = None) -> None:
     ax.set_ylabel(metric)
     ax.set_title(metric)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=legend_size)
+    _legend(ax, legend_size, empty="no finished epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
+
+
+def _legend(ax, size: float | None = None, *, empty: str = "no data") -> None:
+    """A legend when the panel has labelled lines; otherwise say in the panel that there is nothing to show."""
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(fontsize=size)
+    else:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes, color="gray")
 
 
 def plot_curves(history: dict[str, Sequence[float]], path: str | os.PathLike[str], title: str = "",
@@ -90,7 +99,9 @@ def plot_misclassified(images: np.ndarray, true: Sequence[int], predicted: Seque
     plt = _pyplot()
     n = len(images)
     rows = max(1, -(-n // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 2.15), squeeze=False)
+    # Constrained layout puts the title right above the grid (a fixed layout left a wide empty band under it).
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 2.0 + 0.5), squeeze=False,
+                             layout="constrained")
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= n:

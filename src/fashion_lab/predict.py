@@ -75,7 +75,7 @@ class Prediction:
 
 def _run_settings(run) -> tuple[tuple[str, ...], bool, Framing]:
     """A run's class names, normalization and framing (its config names a known dataset)."""
-    from .datasets import get_spec
+    from .dataset_specs import get_spec
 
     return get_spec(run.config.dataset).classes, run.config.normalize, FRAMINGS[run.config.dataset]
 

@@ -15,7 +15,7 @@ see an epoch that is already recorded.
 
 Example:
     >>> import tempfile
-    >>> from fashion_lab.checkpoint import StopRequest
+    >>> from fashion_lab.stopping import StopRequest
     >>> recorder = EpochRecorder(tempfile.mkdtemp(), StopRequest(), samples_per_epoch=60000)
     >>> recorder.epoch_seconds, recorder.diverged_epoch
     ([], None)
@@ -30,7 +30,8 @@ from pathlib import Path
 from . import runs
 from ._backend import keras
 from .callbacks import HistoryFile, epoch_line, samples_per_second
-from .checkpoint import CheckpointWriter, StopRequest
+from .checkpoint import CheckpointWriter
+from .stopping import StopRequest
 
 
 class EpochRecorder(keras().callbacks.Callback):
@@ -38,7 +39,7 @@ class EpochRecorder(keras().callbacks.Callback):
 
     Args:
         run_dir: the run directory.
-        stop: the run's :class:`~fashion_lab.checkpoint.StopRequest` (set by the signal handlers).
+        stop: the run's :class:`~fashion_lab.stopping.StopRequest` (set by the signal handlers).
         samples_per_epoch: training images per epoch, for the samples/s figures.
         prior_seconds: fit seconds of the epochs before this fit (a resumed run). Defaults to 0.
         resumed: continue the rows already in ``history.csv``. Defaults to False.

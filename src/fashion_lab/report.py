@@ -4,11 +4,12 @@ A report holds a title, what was run (the configuration), the findings in one se
 tables and the plots. Images are embedded as base64 ``data:`` URIs and the styles are inline, so the
 file needs no network, no scripts and no fonts beyond the browser's own. Reports are drawn only from
 what a folder already holds (``results.json`` of an experiment, or ``config.json``/``metrics.json``/
-``history.csv`` of a run), so ``fashion-lab report DIR`` can always rebuild them.
+``history.csv`` of a run), so ``fashion-lab report DIR`` can always rebuild them (:mod:`fashion_lab.rebuild`
+chooses which). This module only renders: it imports nothing above it.
 
 Example:
-    >>> from fashion_lab.report import write_report
-    >>> write_report("runs/20261127-101500-fashion_mnist-h128")  # doctest: +SKIP
+    >>> from fashion_lab.report import write_run_report
+    >>> write_run_report("runs/20261127-101500-fashion_mnist-h128")  # doctest: +SKIP
     PosixPath('runs/20261127-101500-fashion_mnist-h128/report.html')
 """
 
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from . import _atomic, runs
-from .errors import RunError
 
 REPORT = runs.REPORT
 SPLIT_NOTE_RUN = (
@@ -294,30 +294,5 @@ def _per_class_table(evaluation: dict[str, Any]) -> str:
     return html
 
 
-# --------------------------------------------------------------------------------------------------
-
-
-def write_report(folder: str | os.PathLike[str]) -> Path:
-    """Rebuild ``report.html`` in an experiment folder (with its CSV tables and plots) or a run directory.
-
-    Raises :class:`~fashion_lab.errors.RunError` when the folder holds neither ``results.json`` nor ``config.json``.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise RunError(f"{folder} does not exist; give a folder made by fashion-lab experiment or fashion-lab train.")
-    from .experiments import RESULTS, render
-
-    if (folder / RESULTS).is_file():
-        return render(folder)
-    if (folder / runs.CONFIG).is_file():
-        if not (folder / runs.CURVES).is_file() and (folder / runs.HISTORY).is_file():
-            from .plots import plot_curves
-
-            plot_curves(runs.read_history(folder / runs.HISTORY), folder / runs.CURVES)
-        return write_run_report(folder)
-    raise RunError(f"{folder} holds neither {RESULTS} (an experiment) nor {runs.CONFIG} (a run); "
-                   f"give a folder made by fashion-lab experiment or fashion-lab train.")
-
-
-__all__ = ["REPORT", "format_value", "html_table", "page", "run_findings", "write_experiment_report", "write_report",
+__all__ = ["REPORT", "format_value", "html_table", "page", "run_findings", "write_experiment_report",
            "write_run_report"]

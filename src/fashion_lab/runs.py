@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,10 @@ MISCLASSIFIED = "misclassified.png"
 CHECKPOINT = "checkpoint.json"  # last finished epoch, its time and the shuffling RNG state, for --resume
 # Files a run writes; --overwrite clears them so nothing stale survives.
 REPORT = "report.html"
-ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, EVALUATION, CONFUSION, MISCLASSIFIED, CHECKPOINT, REPORT)
+# Files computed from model.keras after training: removed whenever the model changes (a resume), and each
+# records the model it describes (model_fingerprint), so a reader can tell when it is stale.
+DERIVED = (EVALUATION, CONFUSION, MISCLASSIFIED)
+ARTIFACTS = (CONFIG, HISTORY, METRICS, MODEL, CURVES, CHECKPOINT, REPORT, *DERIVED)
 
 
 @dataclass
@@ -85,6 +89,9 @@ def read_history(path: str | os.PathLike[str]) -> dict[str, list[float]]:
 def load_run(run_dir: str | os.PathLike[str]) -> Run:
     """Read a run directory written by :func:`fashion_lab.train`."""
     folder = Path(run_dir)
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"{folder} is a file, not a run directory; give the folder made by fashion-lab train "
+                       f"(runs/<time>-<name>), not a file inside it.")
     if not folder.is_dir():
         raise RunError(f"run directory {folder} does not exist; give a folder made by fashion-lab train (under runs/).")
     config_path = folder / CONFIG
@@ -104,6 +111,83 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
         raise RunError(f"{history_path} is damaged ({e}); train the run again.") from None
     return Run(dir=folder, config=config, history=history, metrics=metrics, info=info,
                epoch_seconds=list(history.get("epoch_seconds", [])))
+
+
+def model_fingerprint(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """What identifies the run's current ``model.keras``: the epoch it finished (from ``checkpoint.json``) and
+    the SHA-256 of its bytes; None when there is no model. Files derived from a model record it.
+
+    Example:
+        >>> model_fingerprint("/nonexistent") is None
+        True
+    """
+    import hashlib
+
+    folder = Path(run_dir)
+    try:
+        digest = hashlib.sha256((folder / MODEL).read_bytes()).hexdigest()
+    except OSError:
+        return None
+    try:
+        epoch = json.loads((folder / CHECKPOINT).read_text()).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        epoch = None
+    return {"epoch": epoch, "sha256": digest}
+
+
+def partial_note(run: Run) -> str | None:
+    """A plain sentence when ``run`` did not finish (interrupted, killed or failed); None for a finished run.
+
+    Example:
+        >>> partial_note(Run(dir=Path("r"), config=TrainConfig(), history={"loss": [0.5]}, metrics={}))
+        'this run is partial: it stopped after epoch 1 of 5 without finishing (no metrics.json: killed?); its model is that of its last finished epoch. Continue it with: fashion-lab train --resume r'
+    """
+    done = len(run.history.get("loss", []))
+    resume = f"Continue it with: fashion-lab train --resume {run.dir}"
+    if run.metrics.get("failed"):
+        return f"this run failed ({run.metrics.get('reason')}); its model is that of the last finite epoch."
+    if run.metrics.get("interrupted"):
+        return (f"this run is partial: it was interrupted after epoch {run.metrics.get('epochs_run', done)} of "
+                f"{run.config.epochs}; its model is that of its last finished epoch. {resume}")
+    if not run.metrics:
+        return (f"this run is partial: it stopped after epoch {done} of {run.config.epochs} without finishing "
+                f"(no metrics.json: killed?); its model is that of its last finished epoch. {resume}")
+    return None
+
+
+def remove_derived(run_dir: str | os.PathLike[str]) -> None:
+    """Delete the files computed from the model (:data:`DERIVED`): done whenever the model changes."""
+    for name in DERIVED:
+        (Path(run_dir) / name).unlink(missing_ok=True)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages a run depends on, for the run's ``config.json``.
+
+    Example:
+        >>> sorted(versions())[:2]  # doctest: +SKIP
+        ['fashion-lab', 'jax']
+    """
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("fashion-lab", "keras", "jax", "jaxlib", "numpy", "matplotlib", "pillow"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def command_line() -> list[str] | None:
+    """The ``fashion-lab ...`` command being run, for the records (config.json, results.json); None from Python.
+
+    Example:
+        >>> command_line() is None  # called from Python; under `fashion-lab train --epochs 2` it is that list
+        True
+    """
+    return ["fashion-lab", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("fashion-lab") else None
 
 
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -1,0 +1,134 @@
+"""What a training configuration will cost, checked before anything is allocated.
+
+``fashion-lab train --hidden 100000000`` asks for 79.5 billion weights: 318 GB as float32 before the
+optimizer's two Adam slots. :func:`check_fits` estimates the memory a run needs (weights, gradients,
+Adam's slots, the checkpoint's copies, activations of a batch, the images on the host and on the
+device, and what JAX and Keras themselves take) and refuses a configuration that needs more than the
+machine has available, saying both figures. :func:`epoch_seconds_estimate` gives a rough time per epoch
+from the arithmetic, for large networks.
+
+Example:
+    >>> need = estimate_memory(dense_sizes(784, (128,), 10), n_train=60000, n_test=10000, batch_size=32)
+    >>> round(need.total / 1e9, 2), need.params
+    (1.13, 101770)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+PIXELS = 28 * 28
+# What `import keras, jax` and XLA's compiled programs take before any array (measured: ~314 MB for the
+# imports, a few hundred MB more once a model is compiled and run).
+BASE_PROCESS_BYTES = 450 * 2**20
+# Copies of the weights alive during training, in float32 units: weights, gradients, Adam's two slots,
+# the checkpoint's shadow copy (weights and slots) and the host copy the background save writes from.
+STATE_COPIES = 1 + 1 + 2 + 3 + 3
+# Copies of the pixels: uint8 as loaded, float32 normalized, float32 after the validation split, on the device.
+TRAIN_PIXEL_BYTES = 1 + 4 + 4 + 4
+TEST_PIXEL_BYTES = 1 + 4
+# Floating-point operations per second this kind of machine sustains on dense layers (2-core EPYC:
+# 100-180 GFLOP/s measured by benchmarks/bench.py); a rough figure, for estimates only.
+DENSE_FLOPS_PER_SECOND = 100e9
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """Estimated bytes a run needs, by part."""
+
+    params: int
+    model_state: int
+    activations: int
+    data: int
+    process: int = BASE_PROCESS_BYTES
+
+    @property
+    def total(self) -> int:
+        return self.model_state + self.activations + self.data + self.process
+
+    def breakdown(self) -> str:
+        """Where the bytes go, in words."""
+        return (f"{self.params:,} parameters: {_gb(self.model_state)} for the weights, gradients, Adam's slots and "
+                f"checkpoint copies; {_gb(self.data)} for the images; {_gb(self.activations)} for activations; "
+                f"{_gb(self.process)} for JAX and Keras themselves")
+
+
+def dense_sizes(inputs: int, hidden: Sequence[int], outputs: int) -> list[tuple[int, int]]:
+    """The (inputs, outputs) of each Dense layer of a Flatten + Dense network.
+
+    Example:
+        >>> dense_sizes(784, (128,), 10)
+        [(784, 128), (128, 10)]
+    """
+    widths = [inputs, *hidden, outputs]
+    return list(zip(widths[:-1], widths[1:]))
+
+
+def estimate_memory(layers: Sequence[tuple[int, int]], *, n_train: int, n_test: int, batch_size: int,
+                    eval_batch: int = 4096) -> MemoryNeed:
+    """Bytes a run of a dense network with ``layers`` needs (see the module docstring for what is counted)."""
+    params = sum(i * o + o for i, o in layers)
+    units = sum(o for _, o in layers)
+    activations = 4 * units * (3 * batch_size + eval_batch)  # forward values and their gradients; an eval chunk
+    data = n_train * PIXELS * TRAIN_PIXEL_BYTES + n_test * PIXELS * TEST_PIXEL_BYTES
+    return MemoryNeed(params=params, model_state=4 * params * STATE_COPIES, activations=activations, data=data)
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still use: the smaller of the system's available memory and the cgroup's limit."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit != "max":
+            with open("/sys/fs/cgroup/memory.current") as f:
+                limits.append(int(limit) - int(f.read().strip()))
+    except (OSError, ValueError):
+        pass
+    return min(limits) if limits else None
+
+
+def check_fits(need: MemoryNeed, what: str, *, available: int | None = None) -> None:
+    """Raise :class:`~fashion_lab.errors.ConfigError` when ``need`` exceeds the memory available.
+
+    Example:
+        >>> need = estimate_memory(dense_sizes(784, (100_000_000,), 10), n_train=60000, n_test=10000, batch_size=32)
+        >>> check_fits(need, "--hidden 100000000", available=24 * 2**30)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fashion_lab.errors.ConfigError: --hidden 100000000 needs about 4857.9 GB of memory (79,500,000,010 parameters: ...
+    """
+    available = available_memory() if available is None else available
+    if available is None or need.total <= available:
+        return
+    raise ConfigError(
+        f"{what} needs about {_gb(need.total)} of memory ({need.breakdown()}), but this machine has "
+        f"{_gb(available)} available, so it would exhaust the memory before the first epoch. "
+        f"Use smaller layers (the seed uses --hidden 128; a network of 4096 units needs about "
+        f"{_gb(estimate_memory(dense_sizes(PIXELS, (4096,), 10), n_train=60000, n_test=10000, batch_size=32).total)}), "
+        f"or fewer training images.")
+
+
+def epoch_seconds_estimate(layers: Sequence[tuple[int, int]], n_train: int) -> float:
+    """Rough seconds per epoch from the arithmetic: 6 floating-point operations per weight per image.
+
+    Example:
+        >>> round(epoch_seconds_estimate(dense_sizes(784, (8192,), 10), 60000))
+        23
+    """
+    macs = sum(i * o for i, o in layers)
+    return 6 * macs * n_train / DENSE_FLOPS_PER_SECOND
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB"
