@@ -109,17 +109,27 @@ def _fashion_lab() -> str:
 def measure_train(recipe: str, seed: int, out: Path) -> dict:
     """One `fashion-lab train` process; accuracy and fit seconds from the run's metrics.json."""
     run_dir = out / f"{recipe}-seed{seed}"
-    before = loadavg()
+    before, cpu_before = loadavg(), _children_cpu()
     start = time.perf_counter()
     subprocess.run([_fashion_lab(), "train", *RECIPES[recipe], "--seed", str(seed), "--run-dir", str(run_dir), "--quiet"],
                    check=True)
     wall = time.perf_counter() - start
+    cpu = _children_cpu() - cpu_before
     metrics = json.loads((run_dir / "metrics.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())["config"]
     return {"recipe": recipe, "way": "fashion-lab train", "seed": seed, "epochs": metrics["epochs_run"],
             "batch": config["batch_size"], "params": metrics["params"], "test_accuracy": metrics["test_accuracy"],
             "fit_seconds": metrics["fit_seconds"], "seconds_per_epoch": metrics["fit_seconds"] / metrics["epochs_run"],
-            "whole_command_seconds": wall, "load_before": before, "load_after": loadavg()}
+            "whole_command_seconds": wall, "whole_command_cpu_seconds": cpu, "load_before": before,
+            "load_after": loadavg()}
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes: what a run cost, however loaded the machine."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 _PLAIN_CNN = r'''
@@ -175,7 +185,7 @@ def measure_plain_cnn(way: str, epochs: int, seed: int, fraction: float) -> dict
 
 
 MEASURE_COLUMNS = ["recipe", "way", "seed", "epochs", "batch", "params", "test_accuracy", "fit_seconds",
-                   "seconds_per_epoch", "whole_command_seconds", "load_before", "load_after"]
+                   "seconds_per_epoch", "whole_command_seconds", "whole_command_cpu_seconds", "load_before", "load_after"]
 
 
 def measure(args) -> None:

@@ -32,7 +32,7 @@ def images():
     (dict(lr_schedule="step"), r"learning-rate schedule must be one of: constant, cosine, got 'step'"),
     (dict(warmup_epochs=1), r"warm-up .* belongs to a schedule; add --lr-schedule cosine"),
     (dict(lr_schedule="cosine", warmup_epochs=5, epochs=5), r"warm-up must end before training does"),
-    (dict(preset="best"), r"preset must be one of: best-mlp, cnn, got 'best'"),
+    (dict(preset=3), r"preset must be the name of a preset or None, got 3"),
 ], ids=["dropout-1", "dropout-negative", "smoothing-1", "decay-negative", "model", "standardize", "schedule",
         "warmup-without-schedule", "warmup-too-long", "preset"])
 def test_recipe_options_are_validated(changes, message):
@@ -203,3 +203,47 @@ def test_the_cnn_trains_on_the_synthetic_data(synthetic_fashion, tmp_path):
     assert len(run.history["loss"]) == 2 and run.history["loss"][1] < run.history["loss"][0]
     assert run.metrics["test_accuracy"] > 0.5
     assert evaluate_run(run.dir)["test_loss"] == pytest.approx(run.metrics["test_loss"], rel=1e-5)
+
+
+# --- the command line ------------------------------------------------------------------------------------------------
+
+def test_train_flags_override_the_preset_and_bad_values_exit_2(synthetic_fashion, tmp_path, capsys):
+    from fashion_lab.cli import main
+
+    run_dir = tmp_path / "run"
+    assert main(["train", "--preset", "best-mlp", "--hidden", "16", "--epochs", "2", "--batch-size", "32",
+                 "--weight-decay", "0", "--run-dir", str(run_dir), "--quiet"]) == 0
+    saved = json.loads((run_dir / "config.json").read_text())["config"]
+    assert saved["preset"] == "best-mlp" and saved["hidden"] == [16] and saved["batch_size"] == 32  # 32 = the default,
+    assert saved["weight_decay"] == 0.0 and saved["dropout"] == 0.3  # typed, so it wins; the rest is the preset's
+    for argv, message in ((["--dropout", "1"], "argument --dropout: must be in [0, 1), got '1'"),
+                          (["--weight-decay", "-1"], "argument --weight-decay: must be a number >= 0, got '-1'"),
+                          (["--model", "rnn"], "argument --model: invalid choice: 'rnn'")):
+        with pytest.raises(SystemExit) as exit_info:  # argparse's own refusal
+            main(["train", *argv, "--run-dir", str(tmp_path / "bad")])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert main(["train", "--warmup-epochs", "1", "--run-dir", str(tmp_path / "bad")]) == 2  # the config's refusal
+    assert "warm-up (1 epochs) belongs to a schedule; add --lr-schedule cosine" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_the_architectures_experiment_compares_the_three_on_one_split(synthetic_fashion, tmp_path):
+    from fashion_lab.experiments.options import ExperimentOptions
+    from fashion_lab.experiments.runner import run_experiment
+
+    options = ExperimentOptions(epochs=1, train_images=400)
+    result = run_experiment("architectures", options, out=tmp_path / "arch", verbose=False)
+    rows = result.data["tables"][0]["rows"]
+    assert [r["architecture"] for r in rows] == ["seed", "best-mlp", "cnn"]
+    assert [r["params"] for r in rows] == [101_770, 1_333_770, 243_786]
+    assert all(r["epochs_run"] == 1 and r["fit_seconds"] > 0 and 0 <= r["validation_accuracy"] <= 1 for r in rows)
+    assert result.data["dataset"]["train"] + result.data["dataset"]["validation"] == 400
+    findings = result.data["findings"]
+    assert findings[0].startswith("best-mlp over seed: validation accuracy")
+    assert "one run each, so the seed-to-seed spread is not measured" in findings[1]
+    assert findings[-1].startswith("Chosen on validation accuracy:")
+    assert (tmp_path / "arch" / "architectures.png").is_file() and (tmp_path / "arch" / "results.csv").is_file()
+    with pytest.raises(ConfigError, match="--architectures does not apply to the epochs experiment"):
+        ExperimentOptions(architectures=("seed",)).resolved("epochs")
+    with pytest.raises(ConfigError, match="each architecture must be one of: seed, best-mlp, cnn, got 'vgg'"):
+        ExperimentOptions(architectures=("vgg",))

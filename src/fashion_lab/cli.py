@@ -25,7 +25,7 @@ from .config import LR_SCHEDULES, MAX_SEED, MODELS, STANDARDIZATIONS, TrainConfi
 from .dataset_specs import DATASETS
 from .errors import ConfigError, FashionLabError, InvalidValue
 from .experiments.options import ExperimentOptions
-from .experiments.registry import EXPERIMENTS
+from .experiments.registry import ARCHITECTURES, EXPERIMENTS
 from .presets import PRESETS, resolve as resolve_preset
 from .presets import describe as describe_presets
 from .validate import fraction, non_negative_number, positive_int, positive_number, whole_number
@@ -224,7 +224,13 @@ def _add_experiment_parsers(sub) -> None:
                    help="layer-size: the sizes to compare; others: the hidden layers (defaults: below)")
     g.add_argument("--epochs", type=_positive_int,
                    help="epochs per model; callback: the most it may take (defaults: below)")
-    g.add_argument("--repeats", type=_positive_int, help="layer-size: train each size N times (seeds seed..seed+N-1)")
+    g.add_argument("--repeats", type=_positive_int,
+                   help="layer-size, architectures: train each model N times (seeds seed..seed+N-1)")
+    g.add_argument("--architectures", nargs="+", choices=ARCHITECTURES, metavar="NAME",
+                   help=f"architectures: which to compare, of {', '.join(ARCHITECTURES)}; each keeps its own recipe "
+                        f"(batch size, learning rate, epochs unless --epochs)")
+    g.add_argument("--train-images", type=_positive_int, metavar="N",
+                   help="train on the first N training images only, a quick look (default: all)")
     g.add_argument("--predict", type=_positive_int, nargs="+", metavar="N", default=[],
                    help="layer-size: predict time per epoch and accuracy for these sizes")
     g.add_argument("--restore-best", action="store_true",
@@ -350,6 +356,7 @@ def cmd_experiment(args) -> int:
         predict=tuple(args.predict), restore_best=args.restore_best, target=args.target,
         validation_split=args.validation_split, seed=args.seed, batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        architectures=None if args.architectures is None else tuple(args.architectures), train_images=args.train_images,
     ).resolved(args.name)  # every option checked before Keras is imported
     from .experiments.runner import run_experiment
 

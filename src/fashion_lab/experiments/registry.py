@@ -26,6 +26,7 @@ from ..config import TrainConfig
 from ..errors import ConfigError
 
 LAYER_SIZES = (16, 32, 64, 128, 256, 512, 1024)  # the seed's sizes and a few more, doubling
+ARCHITECTURES = ("seed", "best-mlp", "cnn")  # compared in this order: the seed's recipe, then presets of those names
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("callback", "Callback: how long to reach a target accuracy",
                "epochs and seconds until the seed's callback stops training at a target accuracy",
                {"hidden": TrainConfig.hidden, "epochs": 20, "target": 0.85}, frozenset({"target", "epochs"})),
+    Experiment("architectures", "Architectures: the seed's network, the best MLP and the course's CNN",
+               "the seed's network, best-mlp and cnn on the same split: parameters, time, accuracy, what each step "
+               "bought and what it cost", {"architectures": ARCHITECTURES, "repeats": 1},
+               frozenset({"architectures", "repeats", "epochs"})),
 )}
 
 
@@ -80,4 +85,4 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-__all__ = ["EXPERIMENTS", "LAYER_SIZES", "Experiment", "get_experiment"]
+__all__ = ["ARCHITECTURES", "EXPERIMENTS", "LAYER_SIZES", "Experiment", "get_experiment"]
