@@ -48,6 +48,9 @@ def test_presets_resolve_and_every_option_overrides_them():
     assert (changed.epochs, changed.dropout, changed.hidden, changed.preset) == (2, 0.0, (64,), "best-mlp")
     assert changed.label_smoothing == config.label_smoothing  # the rest stays the preset's
     assert presets.resolve(None) == TrainConfig()
+    short = presets.resolve("best-mlp", epochs=1)  # the preset's 1 warm-up epoch would not end: its share of the run
+    assert short.warmup_epochs == pytest.approx(config.warmup_epochs / config.epochs)
+    assert presets.resolve("best-mlp", epochs=3).warmup_epochs == config.warmup_epochs
     with pytest.raises(ConfigError, match="unknown preset 'fast'; choose one of: best-mlp, cnn"):
         presets.resolve("fast")
     with pytest.raises(ConfigError, match="unknown config keys"):

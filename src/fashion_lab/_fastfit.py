@@ -181,9 +181,10 @@ _SHARED_LOCK = threading.Lock()
 def _sharing_key(model, n: int, batch_size: int) -> tuple | None:
     """What decides the compiled epoch of ``model``, or None when sharing it could not be shown sound.
 
-    Only the plain networks :func:`fashion_lab.build_model` makes are shared: an exact ``keras.Sequential``
-    of Flatten and Dense layers with the built-in loss and metric (checked by ``_fasteval.plan``), trained
-    by Adam without weight decay. For those, everything the traced call reads is in its configuration,
+    Only plain dense networks are shared: an exact ``keras.Sequential`` of Flatten and Dense layers (with
+    Dropout between them and a standardizing first layer allowed) with the built-in loss and metric (checked
+    by ``_fasteval.plan``), trained by Adam without weight decay. Dropout's random state is a non-trainable
+    variable, so it is in the state passed in too; the standardization's statistics are in the model config. For those, everything the traced call reads is in its configuration,
     in Keras's global numeric settings, or in the state passed in. Subclasses, custom losses or metrics
     (closures serialise by name only) and optimizers with state outside their config (weight-decay
     exclusions) would not be, so they compile their own.
