@@ -286,13 +286,14 @@ def test_default_folder_is_time_and_name(tmp_path, synthetic_fashion):
 
 
 def test_every_experiment_is_registered():
-    assert list(EXPERIMENTS) == ["layer-size", "epochs", "normalization", "no-flatten", "callback"]
+    assert list(EXPERIMENTS) == ["layer-size", "epochs", "normalization", "no-flatten", "callback", "architectures"]
 
 
 @pytest.mark.parametrize("module", [
     "fashion_lab.experiments.stats", "fashion_lab.experiments.tables", "fashion_lab.experiments.options",
     "fashion_lab.experiments.registry", "fashion_lab.experiments.layer_size", "fashion_lab.experiments.epochs",
-    "fashion_lab.experiments.normalization", "fashion_lab.experiments.callback", "fashion_lab.report",
+    "fashion_lab.experiments.normalization", "fashion_lab.experiments.callback", "fashion_lab.experiments.architectures",
+    "fashion_lab.presets", "fashion_lab.model", "fashion_lab.preprocess", "fashion_lab.report",
     "fashion_lab.validate", "fashion_lab.console", "fashion_lab.runs"])
 def test_docstring_examples_run(module):
     import doctest

@@ -12,6 +12,7 @@ from fashion_lab._backend import keras
 from fashion_lab.errors import ConfigError
 from fashion_lab.model import build_network, input_statistics, learning_rate_schedule
 from fashion_lab.preprocess import prepare_labels
+from helpers import assert_fast_path_is_model_fit
 
 
 @pytest.fixture(scope="module")
@@ -148,19 +149,7 @@ def test_fast_path_equals_model_fit_with_dropout_adamw_schedule_and_smoothing(im
     assert len(seed_state) == 2  # one generator per Dropout layer: their state is threaded through the scan
     start = [np.asarray(v.value).copy() for v in seed_state]
 
-    fast_history = _fastfit.fit(fast, x, y, epochs=epochs, batch_size=batch, seed=seed).history
-    plain_history: dict[str, list[float]] = {}
-    for epoch in range(epochs):
-        order = np.asarray(_fastfit.epoch_order(np.uint32(seed), np.int32(epoch), len(x)))
-        logs = plain.fit(x[order], y[order], batch_size=batch, epochs=1, shuffle=False, verbose=0).history
-        for key, values in logs.items():
-            plain_history.setdefault(key, []).extend(values)
-
-    assert fast_history == plain_history
-    for ours, theirs in zip(fast.get_weights(), plain.get_weights()):
-        np.testing.assert_array_equal(ours, theirs)
-    for ours, theirs in zip(fast.optimizer.variables, plain.optimizer.variables):
-        np.testing.assert_array_equal(np.asarray(ours.value), np.asarray(theirs.value))
+    fast_history = assert_fast_path_is_model_fit(fast, plain, x, y, seed=seed, epochs=epochs, batch=batch)
     steps = epochs * -(-len(x) // batch)
     assert int(fast.optimizer.iterations.value) == steps  # the schedule's counter moved with every step
     for before, variable in zip(start, seed_state):  # each step drew a new mask
