@@ -109,11 +109,14 @@ def test_console_script_help_and_error_without_traceback(tmp_path):
 def test_the_parser_reads_its_defaults_without_numpy_or_keras():
     # `fashion-lab --help` builds the whole parser; its defaults and choices come from TrainConfig and the
     # registries, which must stay light for the help to answer at once.
-    code = ("import sys; from fashion_lab.cli import build_parser; args = build_parser().parse_args(['train']); "
-            "print(args.epochs, args.hidden, args.dataset, sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'numpy', 'keras', 'jax'}))")
+    # A config option not typed is absent from the arguments, so a preset's value stands unless one is typed.
+    code = ("import sys; from fashion_lab.cli import build_parser, cmd_train; from fashion_lab.presets import resolve; "
+            "parser = build_parser(); parser.format_help(); "
+            "plain, preset = parser.parse_args(['train']), parser.parse_args(['train', '--preset', 'best-mlp', '--epochs', '3']); "
+            "print('epochs' in vars(plain), resolve(None).epochs, resolve(preset.preset, epochs=preset.epochs).epochs, "
+            "resolve(preset.preset).dataset, sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'keras', 'jax'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["5", "[128]", "fashion_mnist", "[]"]
+    assert done.stdout.split() == ["False", "5", "3", "fashion_mnist", "[]"]
 
 
 @pytest.mark.parametrize("argv, message", [
