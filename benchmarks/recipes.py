@@ -217,6 +217,11 @@ def _measure_notes(rows: list[dict]) -> list[str]:
         notes.append(f"- {recipe}: test accuracy {statistics.mean(acc):.4f}{spread} over seeds "
                      f"{', '.join(str(r['seed']) for r in mine)}; fit {statistics.mean(fit):.1f} s mean "
                      f"(min {min(fit):.1f}, max {max(fit):.1f}).")
+    if any(r["way"].startswith("plain Keras") for r in rows):
+        notes.append("- plain Keras rows: the course's code (float64 `/ 255.0`, `model.fit` defaults, batch 32) on the "
+                     "share of the images its way names, for one epoch; seconds per epoch are scaled up from that share "
+                     "and so also scale up the compilation inside it (an overestimate, larger for the fused scan, "
+                     "whose compilation is longer).")
     return notes
 
 

@@ -11,7 +11,7 @@ Example:
     >>> get_experiment("layer_size")
     Traceback (most recent call last):
     ...
-    fashion_lab.errors.ConfigError: unknown experiment 'layer_size'; choose one of: layer-size, epochs, normalization, no-flatten, callback.
+    fashion_lab.errors.ConfigError: unknown experiment 'layer_size'; choose one of: layer-size, epochs, normalization, no-flatten, callback, architectures.
 """
 
 from __future__ import annotations
