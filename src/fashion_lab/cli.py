@@ -60,7 +60,7 @@ _learning_rate = _arg(positive_number, float, example="the seed uses 0.001")
 _loss_target = _arg(positive_number, float, example="for example 0.3")
 _rate = _arg(fraction, float, low_open=False, high_open=True, example="for example 0.3")
 _decay = _arg(non_negative_number, float, example="for example 0.01")
-_CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))  # in TrainConfig's order
 
 
 def _shown(value) -> str:
@@ -291,7 +291,8 @@ def cmd_show(args) -> int:
 
 def _given_config(args) -> dict:
     """The config options typed on the command line (the others are absent from ``args``)."""
-    return {k: v for k, v in vars(args).items() if k in _CONFIG_FIELDS}
+    given = vars(args)
+    return {k: given[k] for k in _CONFIG_FIELDS if k in given}
 
 
 def cmd_train(args) -> int:
