@@ -51,3 +51,25 @@ def spec_for(folder: Path, base: DatasetSpec, **changes) -> DatasetSpec:
         data = gzip.decompress(path.read_bytes()) if path.exists() else (folder / fspec.filename).read_bytes()
         files[role] = FileSpec(fspec.filename, hashlib.sha256(data).hexdigest(), len(data))
     return dataclasses.replace(base, files=files, **changes)
+
+
+def assert_fast_path_is_model_fit(fast, plain, x, y, *, seed: int, epochs: int, batch: int) -> dict:
+    """Train ``fast`` with the fused loop and ``plain`` with Keras's own ``model.fit``, fed each epoch's batches in
+    the order the fused loop draws them; assert identical histories, weights and optimizer state. Returns the history."""
+    import numpy as np
+
+    from fashion_lab import _fastfit
+
+    fast_history = _fastfit.fit(fast, x, y, epochs=epochs, batch_size=batch, seed=seed).history
+    plain_history: dict[str, list[float]] = {}
+    for epoch in range(epochs):
+        order = np.asarray(_fastfit.epoch_order(np.uint32(seed), np.int32(epoch), len(x)))
+        logs = plain.fit(x[order], y[order], batch_size=batch, epochs=1, shuffle=False, verbose=0).history
+        for key, values in logs.items():
+            plain_history.setdefault(key, []).extend(values)
+    assert fast_history == plain_history
+    for ours, theirs in zip(fast.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    for ours, theirs in zip(fast.optimizer.variables, plain.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(ours.value), np.asarray(theirs.value))
+    return fast_history

@@ -109,12 +109,17 @@ def test_console_script_help_and_error_without_traceback(tmp_path):
 def test_the_parser_reads_its_defaults_without_numpy_or_keras():
     # `fashion-lab --help` builds the whole parser; its defaults and choices come from TrainConfig and the
     # registries, which must stay light for the help to answer at once.
-    code = ("import sys; from fashion_lab.cli import build_parser, _epochs; p = build_parser(); "
-            "args = p.parse_args(['train']); target = p.parse_args(['train', '--stop-at-accuracy', '0.99']); "
-            "print(_epochs(args), _epochs(target), args.hidden, args.dataset, "
+    # A config option not typed is absent from the arguments, so a preset's value stands unless one is typed;
+    # with a stop target and no --epochs (nor a preset), training runs up to EPOCHS_WITH_TARGET epochs.
+    code = ("import sys; from fashion_lab.cli import build_parser, _given_config, _epochs_ceiling; "
+            "from fashion_lab.presets import resolve; parser = build_parser(); parser.format_help(); "
+            "plain, preset = parser.parse_args(['train']), parser.parse_args(['train', '--preset', 'best-mlp', '--epochs', '3']); "
+            "target = _given_config(parser.parse_args(['train', '--stop-at-accuracy', '0.99'])); "
+            "print('epochs' in vars(plain), resolve(None).epochs, resolve(preset.preset, epochs=preset.epochs).epochs, "
+            "_epochs_ceiling(target)['epochs'], resolve(preset.preset).dataset, "
             "sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'keras', 'jax'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["5", "10", "[128]", "fashion_mnist", "[]"]
+    assert done.stdout.split() == ["False", "5", "3", "10", "fashion_mnist", "[]"]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -316,14 +316,16 @@ def test_default_folder_is_time_and_name(tmp_path, synthetic_fashion):
 
 
 def test_every_experiment_is_registered():
-    assert list(EXPERIMENTS) == ["layer-size", "epochs", "normalization", "no-flatten", "callback", "learning-rate"]
+    assert list(EXPERIMENTS) == ["layer-size", "epochs", "normalization", "no-flatten", "callback", "learning-rate",
+                                 "architectures"]
 
 
 @pytest.mark.parametrize("module", [
     "fashion_lab.experiments.stats", "fashion_lab.experiments.tables", "fashion_lab.experiments.options",
     "fashion_lab.experiments.registry", "fashion_lab.experiments.layer_size", "fashion_lab.experiments.epochs",
     "fashion_lab.experiments.normalization", "fashion_lab.experiments.callback",
-    "fashion_lab.experiments.learning_rate", "fashion_lab.report",
+    "fashion_lab.experiments.learning_rate", "fashion_lab.experiments.architectures",
+    "fashion_lab.presets", "fashion_lab.model", "fashion_lab.preprocess", "fashion_lab.report",
     "fashion_lab.validate", "fashion_lab.console", "fashion_lab.runs"])
 def test_docstring_examples_run(module):
     import doctest
@@ -362,10 +364,23 @@ def test_a_model_too_big_for_memory_is_refused_before_any_training(argv, what, t
     assert not out.exists()
 
 
+def test_architectures_checks_its_recipes_up_front(tmp_path, synthetic_fashion, capsys):
+    # Its three networks have fixed sizes, so memory cannot refuse them; a batch larger than the training
+    # images can (best-mlp trains with batches of 128).
+    from fashion_lab.cli import main
+
+    out = tmp_path / "exp"
+    argv = ["experiment", "architectures", "--architectures", "best-mlp", "--train-images", "100", "--out", str(out)]
+    assert main(argv) == 2
+    assert "batch size 128 is larger than the 90 training images" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_every_experiment_checks_its_models_up_front():
     import inspect
 
-    covered = {"layer-size", "epochs", "normalization", "callback", "no-flatten", "learning-rate"}  # tested above
+    covered = {"layer-size", "epochs", "normalization", "callback", "no-flatten", "learning-rate",
+               "architectures"}  # tested above
     assert set(EXPERIMENTS) == covered
     for spec in EXPERIMENTS.values():
         assert list(inspect.signature(spec.module.check).parameters) == ["opts", "dataset", "say"], spec.name

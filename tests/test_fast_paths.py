@@ -9,6 +9,7 @@ import pytest
 
 from fashion_lab import _fasteval, build_model
 from fashion_lab._backend import keras
+from helpers import assert_fast_path_is_model_fit
 
 
 def test_initial_weights_are_kerass_own_draws():
@@ -165,19 +166,7 @@ def test_fast_path_equals_model_fit_given_the_same_batch_order(images):
     assert all(np.array_equal(a, b) for a, b in zip(fast.get_weights(), plain.get_weights()))
     assert _fastfit.supported(fast)
 
-    fast_history = _fastfit.fit(fast, x, y, epochs=epochs, batch_size=batch, seed=seed).history
-    plain_history: dict[str, list[float]] = {}
-    for epoch in range(epochs):
-        order = np.asarray(_fastfit.epoch_order(np.uint32(seed), np.int32(epoch), len(x)))
-        logs = plain.fit(x[order], y[order], batch_size=batch, epochs=1, shuffle=False, verbose=0).history
-        for key, values in logs.items():
-            plain_history.setdefault(key, []).extend(values)
-
-    assert fast_history == plain_history
-    for ours, theirs in zip(fast.get_weights(), plain.get_weights()):
-        np.testing.assert_array_equal(ours, theirs)
-    for ours, theirs in zip(fast.optimizer.variables, plain.optimizer.variables):
-        np.testing.assert_array_equal(np.asarray(ours.value), np.asarray(theirs.value))
+    assert_fast_path_is_model_fit(fast, plain, x, y, seed=seed, epochs=epochs, batch=batch)
 
 
 def test_an_untested_keras_version_falls_back_to_model_fit_with_one_warning(images, monkeypatch):

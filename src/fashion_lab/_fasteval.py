@@ -7,7 +7,8 @@ test and training sets, against a few hundredths of a second of work. A layer-si
 trains a dozen models pays it a dozen times, plus once more per model for the validation set.
 
 A model that is a plain stack of layers, ``Flatten`` then ``Dense`` layers with relu, softmax or no
-activation (what :func:`fashion_lab.build_model` makes), compiled with sparse categorical cross-entropy
+activation (what :func:`fashion_lab.build_model` makes), optionally with ``Dropout`` between them (the
+identity outside training) and a ``Normalization`` layer first (a standardized input), compiled with sparse categorical cross-entropy
 and accuracy, is evaluated here by one jitted function of its *weights*: compiled once per layer shapes
 and number of images, then reused by every model of that shape (every seed of an experiment, the
 validation set after every epoch). It computes what Keras computes: the probabilities are normalised,
@@ -49,7 +50,13 @@ def plan(model, *, for_loss: bool = False) -> tuple[str, ...] | None:
     if keras.backend.backend() != "jax" or type(model) is not keras.Sequential or not model.built:
         return None
     inputs = getattr(model, "inputs", None) or []
-    layers = model.layers
+    layers = list(model.layers)
+    steps: list[str] = []
+    if layers and type(layers[0]) is keras.layers.Normalization:  # standardized input: (x - mean) / std
+        norm = layers.pop(0)
+        if norm.invert or norm.mean is None or norm.dtype_policy.name != "float32":
+            return None
+        steps.append("standardize")
     if (
         len(inputs) != 1 or inputs[0].dtype != "float32"  # Keras casts other input dtypes first
         or len(layers) < 2 or type(layers[0]) is not keras.layers.Flatten or layers[0].data_format != "channels_last"
@@ -57,8 +64,9 @@ def plan(model, *, for_loss: bool = False) -> tuple[str, ...] | None:
     ):
         return None
     names = {keras.activations.relu: "relu", keras.activations.softmax: "softmax", keras.activations.linear: "linear"}
-    activations = []
     for layer in layers[1:]:
+        if type(layer) is keras.layers.Dropout:  # the identity outside training
+            continue
         if (
             type(layer) is not keras.layers.Dense
             or not layer.use_bias
@@ -71,14 +79,14 @@ def plan(model, *, for_loss: bool = False) -> tuple[str, ...] | None:
             or layer.activity_regularizer is not None
         ):
             return None
-        activations.append(names[layer.activation])
+        steps.append(names[layer.activation])
     if for_loss:
         config = model.get_compile_config() if model.compiled else None
         if not config or config.get("loss") != "sparse_categorical_crossentropy" or config.get("metrics") != ["accuracy"]:
             return None
         if config.get("loss_weights") is not None or config.get("weighted_metrics") is not None:
             return None
-    return tuple(activations)
+    return tuple(steps)
 
 
 def _fits(model, x) -> bool:
@@ -92,7 +100,16 @@ def _plain_labels(y: np.ndarray, classes: int) -> bool:
 
 
 def _weights(model) -> list:
-    return [(layer.kernel.value, layer.bias.value) for layer in model.layers[1:]]
+    """Per step of :func:`plan`: ``(mean, variance)`` of the standardization, ``(kernel, bias)`` of each Dense layer."""
+    import keras
+
+    out = []
+    for layer in model.layers:
+        if type(layer) is keras.layers.Normalization:
+            out.append((layer.mean, layer.variance))
+        elif type(layer) is keras.layers.Dense:
+            out.append((layer.kernel.value, layer.bias.value))
+    return out
 
 
 @functools.cache
@@ -105,9 +122,13 @@ def _compiled():
     import jax
     import jax.numpy as jnp
 
-    def forward(weights, x, activations):
+    def forward(weights, x, activations, epsilon):
         x = x.reshape(x.shape[0], -1).astype(jnp.float32)
         for (kernel, bias), activation in zip(weights, activations):
+            if activation == "standardize":  # kernel, bias = mean, variance, as keras.layers.Normalization divides
+                mean, variance = kernel.reshape(1, -1), bias.reshape(1, -1)
+                x = (x - mean) / jnp.maximum(jnp.sqrt(variance), epsilon)
+                continue
             x = x @ kernel + bias
             if activation == "relu":
                 x = jax.nn.relu(x)
@@ -115,14 +136,14 @@ def _compiled():
                 x = jax.nn.softmax(x, axis=-1)
         return x
 
-    @functools.partial(jax.jit, static_argnames="activations")
-    def predict(weights, x, activations):
-        return forward(weights, x, activations)
+    @functools.partial(jax.jit, static_argnames=("activations", "epsilon"))
+    def predict(weights, x, activations, epsilon):
+        return forward(weights, x, activations, epsilon)
 
     @functools.partial(jax.jit, static_argnames=("activations", "epsilon"))
     def loss_and_correct(weights, x, y, valid, activations, epsilon):
         """Sums over the first ``valid`` images: cross-entropy as Keras computes it, and correct predictions."""
-        p = forward(weights, x, activations)
+        p = forward(weights, x, activations, epsilon)
         y = y.astype(jnp.int32)
         picked = jnp.take_along_axis(p / p.sum(axis=-1, keepdims=True), y[:, None], axis=-1)[:, 0]
         keep = jnp.arange(x.shape[0]) < valid
@@ -161,9 +182,12 @@ def probabilities(model, x: np.ndarray, *, batch_size: int = 10_000) -> np.ndarr
     activations = plan(model)
     if activations is None or not _fits(model, x):
         return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    import keras
+
     predict, _ = _compiled()
-    weights = _weights(model)
-    return np.concatenate([np.asarray(predict(weights, chunk, activations))[:valid] for valid, chunk in _chunks(x)])
+    weights, epsilon = _weights(model), float(keras.config.epsilon())
+    return np.concatenate([np.asarray(predict(weights, chunk, activations, epsilon))[:valid]
+                           for valid, chunk in _chunks(x)])
 
 
 def evaluate(model, x: np.ndarray, y: np.ndarray, index: np.ndarray | None = None, *,

@@ -9,7 +9,7 @@ Keras compiled. Callbacks are called per epoch: ``on_train_begin``/``on_train_en
 validation pass, ``on_test_begin``/``on_test_end`` with the validation logs; that is all that the
 library's callbacks and the seed's need. :func:`fit` falls back to ``model.fit`` (with one warning where
 the reason is not obvious) when a callback asks for per-batch events (``on_train_batch_*``,
-``on_test_batch_*``), on another backend, for a model that runs eagerly, and on a Keras version outside
+``on_test_batch_*``), for a model with convolutions (:func:`has_convolutions`), on another backend, for a model that runs eagerly, and on a Keras version outside
 the range this loop was tested with (:data:`TESTED_KERAS`), since it calls Keras's ``train_step`` and
 state layout directly.
 
@@ -65,7 +65,7 @@ def supported(model, callbacks: Sequence[Any] = ()) -> bool:
     """
     import keras
 
-    if keras.backend.backend() != "jax" or getattr(model, "run_eagerly", False):
+    if keras.backend.backend() != "jax" or getattr(model, "run_eagerly", False) or has_convolutions(model):
         return False
     if not keras_is_tested(keras.__version__):
         if keras.__version__ not in _warned_untested:
@@ -76,6 +76,25 @@ def supported(model, callbacks: Sequence[Any] = ()) -> bool:
                           f"instead (same results, slower).", stacklevel=3)
         return False
     return not wants_batch_events(callbacks)
+
+
+def has_convolutions(model) -> bool:
+    """True when ``model`` convolves: XLA on the CPU runs a convolution inside a loop (the fused epoch's
+    ``lax.scan``) about 4x slower than the same convolution called step by step, so such models train
+    through ``model.fit``, whose per-step overhead is small beside a convolution's arithmetic
+    (``benchmarks/recipes.py`` measures both)."""
+    import keras
+
+    kinds = tuple(getattr(keras.layers, name) for name in (
+        "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+        "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D") if hasattr(keras.layers, name))
+    layers = list(getattr(model, "layers", []))
+    while layers:  # nested models included
+        layer = layers.pop()
+        if isinstance(layer, kinds):
+            return True
+        layers.extend(getattr(layer, "layers", []))
+    return False
 
 
 def wants_batch_events(callbacks: Sequence[Any]) -> bool:
@@ -185,9 +204,10 @@ _SHARED_LOCK = threading.Lock()
 def _sharing_key(model, n: int, batch_size: int) -> tuple | None:
     """What decides the compiled epoch of ``model``, or None when sharing it could not be shown sound.
 
-    Only the plain networks :func:`fashion_lab.build_model` makes are shared: an exact ``keras.Sequential``
-    of Flatten and Dense layers with the built-in loss and metric (checked by ``_fasteval.plan``), trained
-    by Adam without weight decay. For those, everything the traced call reads is in its configuration,
+    Only plain dense networks are shared: an exact ``keras.Sequential`` of Flatten and Dense layers (with
+    Dropout between them and a standardizing first layer allowed) with the built-in loss and metric (checked
+    by ``_fasteval.plan``), trained by Adam without weight decay. Dropout's random state is a non-trainable
+    variable, so it is in the state passed in too; the standardization's statistics are in the model config. For those, everything the traced call reads is in its configuration,
     in Keras's global numeric settings, or in the state passed in. Subclasses, custom losses or metrics
     (closures serialise by name only) and optimizers with state outside their config (weight-decay
     exclusions) would not be, so they compile their own. A constant learning rate is left out: Keras keeps

@@ -16,17 +16,20 @@ Exit codes: 0 success, 2 a user error (explained in one paragraph on stderr), 13
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from collections.abc import Sequence
 
 from . import __version__
-from .config import EPOCHS_WITH_TARGET, MAX_SEED, TrainConfig
+from .config import EPOCHS_WITH_TARGET, LR_SCHEDULES, MAX_SEED, MODELS, STANDARDIZATIONS, TrainConfig
 from .dataset_specs import DATASETS
 from .errors import ConfigError, FashionLabError, InvalidValue
 from .experiments.options import ExperimentOptions
-from .experiments.registry import EXPERIMENTS
-from .validate import fraction, positive_int, positive_number, whole_number
+from .experiments.registry import ARCHITECTURES, EXPERIMENTS
+from .presets import PRESETS, resolve as resolve_preset
+from .presets import describe as describe_presets
+from .validate import fraction, non_negative_number, positive_int, positive_number, whole_number
 
 # Everything above is light (no NumPy, no Keras), so `fashion-lab --help` answers at once; defaults and
 # choices come from TrainConfig, ExperimentOptions and the two registries, each written once there.
@@ -62,6 +65,9 @@ _learning_rate = _arg(positive_number, float, example="the seed uses 0.001")
 _loss_target = _arg(positive_number, float, example="for example 0.3")
 _port = _arg(whole_number, int, below=65536)
 _upload_mb = _arg(positive_number, float, example="for example 10")
+_rate = _arg(fraction, float, low_open=False, high_open=True, example="for example 0.3")
+_decay = _arg(non_negative_number, float, example="for example 0.01")
+_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))  # in TrainConfig's order
 
 
 def _shown(value) -> str:
@@ -119,10 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
 
     p = sub.add_parser("train", help="train a network and record the run",
-                       description="Train Flatten -> Dense(relu)... -> Dense(10, softmax) and write a run directory "
-                                   "(config.json, history.csv, metrics.json, model.keras, curves.png).")
+                       description="Train Flatten -> Dense(relu)... -> Dense(10, softmax) (or, with --model cnn, the "
+                                   "course's convolutional network) and write a run directory (config.json, "
+                                   "history.csv, metrics.json, model.keras, curves.png).",
+                       epilog="presets (--preset NAME; every option given beside it overrides the preset's value):\n"
+                              + describe_presets(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_data_args(p)
     g = p.add_argument_group("model and training")
+    g.add_argument("--preset", choices=tuple(PRESETS), metavar="NAME",
+                   help=f"start from a named recipe: {', '.join(PRESETS)} (listed below)")
+    g.add_argument("--model", choices=MODELS, help=f"mlp: the seed's dense network; cnn: Conv 64 3x3 -> MaxPool -> "
+                                                   f"Conv 64 3x3 -> MaxPool -> the hidden layers (default: {TrainConfig.model})")
     g.add_argument("--hidden", type=_positive_int, nargs="+", default=list(TrainConfig.hidden), metavar="N",
                    help=f"hidden layer sizes, e.g. --hidden 512 256 (default: {_shown(TrainConfig.hidden)})")
     g.add_argument("--epochs", type=_positive_int, default=None,
@@ -133,6 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="feed raw 0-255 pixels instead of pixels / 255")
     g.add_argument("--validation-split", type=_split, default=TrainConfig.validation_split, metavar="F",
                    help="hold out this fraction of training images, seeded (default: none)")
+    g = p.add_argument_group("recipe (the building blocks of the presets)")
+    g.add_argument("--dropout", type=_rate, metavar="F",
+                   help=f"dropout rate after each hidden Dense layer, training only, in [0, 1) (default: {TrainConfig.dropout})")
+    g.add_argument("--standardize", choices=STANDARDIZATIONS,
+                   help="subtract the training split's mean and divide by its std, over all pixels (global) or per "
+                        f"pixel; the model keeps the statistics (default: {TrainConfig.standardize})")
+    g.add_argument("--weight-decay", type=_decay, metavar="F",
+                   help=f"AdamW's decoupled weight decay; 0 = Adam (default: {TrainConfig.weight_decay})")
+    g.add_argument("--label-smoothing", type=_rate, metavar="F",
+                   help=f"train towards 1 - F on the true class and F/10 on each class, in [0, 1) "
+                        f"(default: {TrainConfig.label_smoothing})")
+    g.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                   help="constant, or cosine: linear warm-up to --learning-rate, then cosine decay to 0 at the last "
+                        f"epoch (default: {TrainConfig.lr_schedule})")
+    g.add_argument("--warmup-epochs", type=_decay, metavar="E",
+                   help=f"epochs of warm-up of the cosine schedule (default: {TrainConfig.warmup_epochs:g})")
     g = p.add_argument_group("stopping")
     g.add_argument("--stop-at-accuracy", type=_target, metavar="T",
                    help="stop after the epoch whose training accuracy reaches T, in (0, 1]")
@@ -150,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write no TensorBoard event files (saves tensorboardX's import)")
     g.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last finished epoch, with its saved config")
+    # A config option absent from the command line stays absent, so a preset's value is only replaced by one
+    # the user typed (the defaults above are TrainConfig's, shown in the help).
+    for action in p._actions:
+        if action.dest in _CONFIG_FIELDS:
+            action.default = argparse.SUPPRESS
 
     p = sub.add_parser("evaluate", help="per-class accuracy and confusion matrix of a run",
                        description="Evaluate a run's model on the test set: per-class accuracy, precision and "
@@ -241,7 +276,13 @@ def _add_experiment_parsers(sub) -> None:
                    help="layer-size: the sizes to compare; others: the hidden layers (defaults: below)")
     g.add_argument("--epochs", type=_positive_int,
                    help="epochs per model; callback: the most it may take (defaults: below)")
-    g.add_argument("--repeats", type=_positive_int, help="layer-size: train each size N times (seeds seed..seed+N-1)")
+    g.add_argument("--repeats", type=_positive_int,
+                   help="layer-size, architectures: train each model N times (seeds seed..seed+N-1)")
+    g.add_argument("--architectures", nargs="+", choices=ARCHITECTURES, metavar="NAME",
+                   help=f"architectures: which to compare, of {', '.join(ARCHITECTURES)}; each keeps its own recipe "
+                        f"(batch size, learning rate, epochs unless --epochs)")
+    g.add_argument("--train-images", type=_positive_int, metavar="N",
+                   help="train on the first N training images only, a quick look (default: all)")
     g.add_argument("--predict", type=_positive_int, nargs="+", metavar="N", default=[],
                    help="layer-size: predict time per epoch and accuracy for these sizes")
     g.add_argument("--one-by-one", dest="together", action="store_false",
@@ -342,24 +383,23 @@ def cmd_show(args) -> int:
     return 0
 
 
-def _resume_conflicts(args) -> list[str]:
-    """Flags given with --resume that would change the saved config (the run's own config wins)."""
-    defaults = build_parser().parse_args(["train"])
-    keep = {"resume", "quiet", "debug", "command", "compile_cache"}
-    return [f"--{k.replace('_', '-')}" for k, v in vars(args).items() if k not in keep and getattr(defaults, k, v) != v]
+def _given_config(args) -> dict:
+    """The config options typed on the command line (the others are absent from ``args``)."""
+    given = vars(args)
+    return {k: given[k] for k in _CONFIG_FIELDS if k in given}
 
 
-def _epochs(args) -> int:
-    """--epochs, or its default: a ceiling of EPOCHS_WITH_TARGET when a stop target is what should end training."""
-    if args.epochs is not None:
-        return args.epochs
-    has_target = args.stop_at_accuracy is not None or args.stop_at_loss is not None
-    return EPOCHS_WITH_TARGET if has_target else TrainConfig.epochs
+def _epochs_ceiling(given: dict) -> dict:
+    """``{"epochs": EPOCHS_WITH_TARGET}`` when a stop target, not the default epoch count, should end training: a
+    target was typed, and neither --epochs nor a preset (which has its own) was."""
+    has_target = given.get("stop_at_accuracy") is not None or given.get("stop_at_loss") is not None
+    return {"epochs": EPOCHS_WITH_TARGET} if has_target and "epochs" not in given and not given.get("preset") else {}
 
 
 def cmd_train(args) -> int:
+    given = _given_config(args)
     if args.resume:
-        conflicts = _resume_conflicts(args)
+        conflicts = [f"--{k.replace('_', '-')}" for k in given]  # would change the saved config (the run's own wins)
         if conflicts:
             raise ConfigError(f"--resume continues {args.resume} with the config saved in it; drop {', '.join(conflicts)} "
                               f"(to train differently, start a new run without --resume).")
@@ -367,13 +407,8 @@ def cmd_train(args) -> int:
 
         run = resume(args.resume, verbose=not args.quiet)
     else:
-        config = TrainConfig(
-            dataset=args.dataset, data_dir=args.data_dir, verify=args.verify, normalize=args.normalize,
-            validation_split=args.validation_split, hidden=tuple(args.hidden), learning_rate=args.learning_rate,
-            epochs=_epochs(args), batch_size=args.batch_size, stop_at_accuracy=args.stop_at_accuracy,
-            stop_at_loss=args.stop_at_loss, seed=args.seed, run_dir=args.run_dir, name=args.name,
-            early_stopping=args.early_stopping, tensorboard=args.tensorboard,
-        )
+        given.update(_epochs_ceiling(given))
+        config = resolve_preset(given.pop("preset", None), **given)
         from .training import train
 
         run = train(config, verbose=not args.quiet, overwrite=args.overwrite)
@@ -433,6 +468,7 @@ def cmd_experiment(args) -> int:
         predict=tuple(args.predict), together=args.together, restore_best=args.restore_best, target=args.target,
         validation_split=args.validation_split, seed=args.seed, batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        architectures=None if args.architectures is None else tuple(args.architectures), train_images=args.train_images,
     ).resolved(args.name)  # every option checked before Keras is imported
     from .experiments.runner import run_experiment
 

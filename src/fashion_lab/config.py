@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
-from .validate import fraction, positive_int, positive_number, safe_name, whole_number
+from .validate import choice, fraction, non_negative_number, positive_int, positive_number, safe_name, whole_number
 
 
 MAX_SEED = 2**31  # the random generators of NumPy and JAX take 32-bit seeds
+MODELS = ("mlp", "cnn")  # = model.MODELS (kept here so a config validates without importing Keras)
+STANDARDIZATIONS = ("none", "global", "per-pixel")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 # With a stop target (--stop-at-accuracy, --stop-at-loss) and no --epochs, the command line trains up to this
@@ -43,10 +46,17 @@ class TrainConfig:
     verify: bool = True  # check files against pinned SHA-256s; off only for your own data
     normalize: bool = True  # pixels / 255 -> float32 in [0, 1]; the seed shows the loss stays high without it
     validation_split: float = 0.0  # fraction of training images held out (seeded), 0 = none
+    standardize: str = "none"  # "global" or "per-pixel": subtract the training split's mean, divide by its std
     # model
-    hidden: tuple[int, ...] = (128,)  # Dense(relu) sizes; the seed uses one layer of 128
+    model: str = "mlp"  # "mlp": the seed's dense network; "cnn": the course's Conv-Pool-Conv-Pool network
+    hidden: tuple[int, ...] = (128,)  # Dense(relu) sizes; the seed uses one layer of 128 (the CNN's after its convolutions)
+    dropout: float = 0.0  # rate of the Dropout after each hidden Dense layer (training only); 0 = none, as the seed
     # optimizer
-    learning_rate: float = 0.001  # Adam's default, as in the seed
+    learning_rate: float = 0.001  # Adam's default, as in the seed; the peak rate of a schedule
+    lr_schedule: str = "constant"  # or "cosine": linear warm-up to learning_rate, then cosine decay to 0 at the end
+    warmup_epochs: float = 0.0  # epochs of linear warm-up (cosine schedule only)
+    weight_decay: float = 0.0  # > 0: AdamW with this decoupled weight decay instead of Adam
+    label_smoothing: float = 0.0  # > 0: targets (1 - s) on the true class, s / 10 spread over all classes
     epochs: int = 5  # the seed's choice; more epochs overfit, fewer underfit
     batch_size: int = 32  # Keras's default, as in the seed
     # stopping
@@ -58,8 +68,9 @@ class TrainConfig:
     seed: int = 0  # same seed + same config = same history
     run_dir: str | None = None  # None: runs/<time>-<name>
     runs_root: str = "runs"
-    name: str | None = None  # None: derived from dataset and hidden sizes
+    name: str | None = None  # None: derived from dataset, model and hidden sizes
     tensorboard: bool = True  # also write TensorBoard event files (run/tensorboard); off skips tensorboardX's import
+    preset: str | None = None  # the named recipe (fashion_lab.presets) these values started from, for the record
 
     def __post_init__(self) -> None:
         from .dataset_specs import get_spec
@@ -78,6 +89,22 @@ class TrainConfig:
         positive_int("epochs", self.epochs)
         positive_int("batch size", self.batch_size)
         positive_number("learning rate", self.learning_rate, example="the seed uses 0.001")
+        choice("model", self.model, MODELS, example="for example --model cnn")
+        choice("standardize", self.standardize, STANDARDIZATIONS, example="for example --standardize global")
+        choice("learning-rate schedule", self.lr_schedule, LR_SCHEDULES, example="for example --lr-schedule cosine")
+        fraction("dropout", self.dropout, low_open=False, high_open=True, example="for example 0.3")
+        fraction("label smoothing", self.label_smoothing, low_open=False, high_open=True, example="for example 0.1")
+        non_negative_number("weight decay", self.weight_decay, example="for example 0.01 (0 = plain Adam)")
+        non_negative_number("warm-up epochs", self.warmup_epochs, example="for example 1")
+        if self.warmup_epochs and self.lr_schedule != "cosine":
+            raise ConfigError(f"warm-up ({self.warmup_epochs:g} epochs) belongs to a schedule; add --lr-schedule cosine, "
+                              f"or drop --warmup-epochs.")
+        if self.warmup_epochs >= self.epochs:
+            raise ConfigError(f"warm-up must end before training does: {self.warmup_epochs:g} warm-up epochs of "
+                              f"{self.epochs}; pass fewer --warmup-epochs or more --epochs.")
+        if self.preset is not None and not (isinstance(self.preset, str) and self.preset):
+            # which names exist is fashion_lab.presets' business (it resolves them); here it is only a record
+            raise ConfigError(f"preset must be the name of a preset or None, got {self.preset!r}.")
         if self.stop_at_accuracy is not None:
             fraction("stop-at-accuracy target", self.stop_at_accuracy, low_open=True, high_open=False, example="for 60% pass 0.6")
         if self.stop_at_loss is not None:
@@ -102,7 +129,8 @@ class TrainConfig:
     @property
     def run_name(self) -> str:
         """A short name for the run: ``fashion_mnist-h128`` unless ``name`` is set."""
-        return self.name or f"{self.dataset}-h{'x'.join(str(h) for h in self.hidden)}"
+        kind = "cnn-" if self.model == "cnn" else ""
+        return self.name or f"{self.dataset}-{kind}h{'x'.join(str(h) for h in self.hidden)}"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _atomic, inference, mistakes, runs
 from .datasets import Dataset, open_dataset
-from .preprocess import prepare_images
+from .preprocess import prepare_images, prepare_labels
 
 MISCLASSIFIED_SHOWN = 36  # images in misclassified.png
 
@@ -48,7 +48,9 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
     ``misclassified.png``, a grid of the most confident mistakes labelled true -> predicted).
     """
     run = runs.load_run(run_dir)
-    model = run.load_predictor()  # NumPy for a dense network: no Keras import (see fashion_lab.inference)
+    # NumPy for a dense network: no Keras import (see fashion_lab.inference); Keras's own model when the loss
+    # to report is the label-smoothed one the run trained with.
+    model = run.load_model() if run.config.label_smoothing else run.load_predictor()
     config = run.config
     if dataset is None:
         dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
@@ -66,7 +68,8 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, dataset: Dataset | None = N
         "partial": runs.partial_note(run),
         "dataset": dataset.name,
         "test_images": int(len(y_test)),
-        "test_loss": inference.evaluate(model, x, y_test)["loss"],  # as train() computed it for metrics.json
+        # as train() computed it for metrics.json (with the targets it trained on: one-hot under label smoothing)
+        "test_loss": inference.evaluate(model, x, prepare_labels(y_test, num_classes=n, one_hot=bool(config.label_smoothing)))["loss"],
         "test_accuracy": float((predicted == y_test).mean()),
         "classes": list(dataset.classes),
         "per_class_accuracy": per_class,

@@ -23,6 +23,21 @@ def prepare_images(images: np.ndarray, *, normalized: bool = True) -> np.ndarray
     return np.asarray(images, dtype=np.float32)
 
 
+def prepare_labels(labels: np.ndarray, *, num_classes: int = 10, one_hot: bool = False) -> np.ndarray:
+    """Turn labels into the model's targets: int32 class indices, or one-hot float32 rows when ``one_hot``
+    (a model trained with label smoothing takes those: Keras smooths only categorical cross-entropy).
+
+    Example:
+        >>> prepare_labels(np.array([2, 0], np.uint8), num_classes=3, one_hot=True)
+        array([[0., 0., 1.],
+               [1., 0., 0.]], dtype=float32)
+    """
+    labels = np.asarray(labels).astype(np.int32)
+    if not one_hot:
+        return labels
+    return np.eye(num_classes, dtype=np.float32)[labels]
+
+
 def prepare_on_device(images: np.ndarray, *, normalized: bool = True):
     """:func:`prepare_images` computed by JAX on its default device, for training.
 

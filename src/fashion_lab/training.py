@@ -28,7 +28,7 @@ from .config import TrainConfig
 from .console import sayer
 from .datasets import Dataset, open_dataset
 from .errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
-from .preprocess import prepare_images, prepare_on_device
+from .preprocess import prepare_images, prepare_labels, prepare_on_device
 from .stopping import StopRequest, stop_on_signals
 
 EVAL_BATCH = 1024  # evaluation has no gradients; big batches keep it fast
@@ -129,7 +129,7 @@ def train(
     say = sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
     check_resources(config, len(dataset.x_train), len(dataset.x_test), len(dataset.classes), say)
-    ((_, outcome),) = _train_group([config], [callbacks], dataset, _Images(dataset, config.normalize), say=say,
+    ((_, outcome),) = _train_group([config], [callbacks], dataset, _Images(dataset, config), say=say,
                                    verbose=verbose, overwrite=overwrite, test=test)
     if isinstance(outcome, TrainingDiverged):
         raise outcome
@@ -170,7 +170,8 @@ def stacking_pays() -> bool:
 
 
 # The TrainConfig fields that models trained as one program share (see together_groups).
-_PROGRAM_FIELDS = ("dataset", "data_dir", "verify", "normalize", "validation_split", "hidden", "epochs", "batch_size")
+_PROGRAM_FIELDS = ("dataset", "data_dir", "verify", "normalize", "validation_split", "hidden", "epochs", "batch_size",
+                   "model", "dropout", "standardize", "weight_decay", "label_smoothing", "lr_schedule", "warmup_epochs")
 
 
 def train_together(
@@ -249,9 +250,10 @@ def train_together(
             loaded[source] = _dataset_for(first, dataset, say)
         check_resources(first, len(loaded[source].x_train), len(loaded[source].x_test), len(loaded[source].classes),
                         say, models=len(group))
-        if (source, first.normalize) not in prepared:
-            prepared[source, first.normalize] = _Images(loaded[source], first.normalize)
-        images = prepared[source, first.normalize]
+        key = (source, first.normalize, bool(first.label_smoothing))  # what the shared images and targets depend on
+        if key not in prepared:
+            prepared[key] = _Images(loaded[source], first)
+        images = prepared[key]
         stacked = stack if stack is not None else stacking_pays()
         if len(group) > 1 and not stacked:
             say(f"note: {len(group)} runs of hidden {list(first.hidden)} train one after another"
@@ -296,7 +298,7 @@ def _train_group(configs: list[TrainConfig], callbacks: list, dataset: Dataset, 
     is kept: only the files the run wrote are removed.
     """
     from ._backend import keras as _keras
-    from .model import build_model
+    from .model import build_network, input_statistics
 
     made: list[tuple[Path, bool]] = []
 
@@ -327,12 +329,16 @@ def _train_group(configs: list[TrainConfig], callbacks: list, dataset: Dataset, 
                     runs.remove_artifacts(run_dir)
                 data = _Prepared(config, images)
                 keras.utils.set_random_seed(config.seed)
+                steps_per_epoch = -(-data.n_fit // config.batch_size)
                 # A whole epoch per compiled call when training falls back to model.fit (the fast path ignores it).
-                model = build_model(config.hidden, num_classes=len(dataset.classes), learning_rate=config.learning_rate,
-                                    steps_per_execution=-(-data.n_fit // config.batch_size))
-                _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras, test=test))
+                model = build_network(config, num_classes=len(dataset.classes), steps_per_epoch=steps_per_epoch,
+                                      standardization=input_statistics(data.training_set()[0], config.standardize)
+                                      if config.standardize != "none" else None,
+                                      steps_per_execution=steps_per_epoch)
+                _atomic.write_json(run_dir / runs.CONFIG, _config_record(config, dataset, data, keras, model, test=test))
                 run_say = say if len(configs) == 1 else _prefixed(say, f"[run {i + 1}/{len(configs)}]")
-                run_say(f"run: {run_dir}  model: {config.hidden} hidden, {model.count_params():,} parameters, "
+                kind = "CNN, " if config.model == "cnn" else ""
+                run_say(f"run: {run_dir}  model: {kind}{config.hidden} hidden, {model.count_params():,} parameters, "
                         f"{data.n_fit:,} training images" + (f", {data.n_validation:,} validation" if data.n_validation else "")
                         + ("" if len(configs) == 1 else f"  (seed {config.seed}, learning rate {config.learning_rate:g})"))
                 sessions.append(_Session(run_dir, config, dataset, data, model, run_say, verbose, stop, test=test))
@@ -425,7 +431,7 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
         from ._backend import keras as _keras
 
         keras = _keras()
-        data = _Prepared(config, _Images(dataset, config.normalize))
+        data = _Prepared(config, _Images(dataset, config))
         keras.utils.set_random_seed(config.seed)
         model = previous.load_model()  # weights and optimizer state of the last finished epoch
         runs.remove_derived(run_dir)  # an evaluation of the interrupted model no longer describes the run
@@ -443,14 +449,16 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
 class _Images:
     """A dataset's images after the shared preprocessing, made once for every run that trains on them."""
 
-    def __init__(self, dataset: Dataset, normalize: bool):
+    def __init__(self, dataset: Dataset, config: TrainConfig):
         # On JAX the training images become float32 on the device: one float32 copy in the process, not a host
         # copy and a device copy (see preprocess.prepare_on_device; the same bits).
         on_jax = os.environ.get("KERAS_BACKEND", "jax") == "jax"
-        self.x = (prepare_on_device if on_jax else prepare_images)(dataset.x_train, normalized=normalize)
-        self.y = dataset.y_train.astype(np.int32)
-        self.x_test = prepare_images(dataset.x_test, normalized=normalize)
-        self.y_test = dataset.y_test.astype(np.int32)
+        self.x = (prepare_on_device if on_jax else prepare_images)(dataset.x_train, normalized=config.normalize)
+        # Labels are the model's targets: one-hot rows when it trains with label smoothing.
+        targets = {"num_classes": len(dataset.classes), "one_hot": bool(config.label_smoothing)}
+        self.y = prepare_labels(dataset.y_train, **targets)
+        self.x_test = prepare_images(dataset.x_test, normalized=config.normalize)
+        self.y_test = prepare_labels(dataset.y_test, **targets)
 
 
 class _Prepared:
@@ -484,9 +492,11 @@ def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
     return dataset
 
 
-def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras, *, test: bool) -> dict[str, Any]:
+def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras, model, *,
+                   test: bool) -> dict[str, Any]:
     record = {
         "config": config.to_dict(),
+        "standardization": _standardization_record(config, model),
         "backend": keras.backend.backend(),
         "versions": runs.versions(),
         "dataset": {"name": dataset.name, "source": dataset.source, "verified": dataset.verified,
@@ -497,6 +507,21 @@ def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras
     }
     if not test:
         record["test_held_out"] = True  # resume keeps it out too
+    return record
+
+
+def _standardization_record(config: TrainConfig, model) -> dict[str, Any] | None:
+    """What the model's first layer subtracts and divides by (computed on the training split only)."""
+    if config.standardize == "none":
+        return None
+    layer = model.get_layer("standardize")
+    mean, std = np.asarray(layer.mean, np.float64), np.sqrt(np.asarray(layer.variance, np.float64))
+    record: dict[str, Any] = {"kind": config.standardize, "computed_on": "training split",
+                              "held_in": "model.keras, layer 'standardize'"}
+    if config.standardize == "global":
+        record.update(mean=float(mean.ravel()[0]), std=float(std.ravel()[0]))
+    else:
+        record.update(mean_range=[float(mean.min()), float(mean.max())], std_range=[float(std.min()), float(std.max())])
     return record
 
 
@@ -554,7 +579,8 @@ def _record(session: _Session, recorder, fit_seconds: float, *, initial_epoch: i
     from .plots import plot_curves
     from .report import write_run_report
 
-    plot_curves(history, run_dir / runs.CURVES, title=f"{session.dataset.name}, hidden {list(config.hidden)}")
+    plot_curves(history, run_dir / runs.CURVES,
+                title=f"{session.dataset.name}, {'CNN, ' if config.model == 'cnn' else ''}hidden {list(config.hidden)}")
     if recorder.events is not None:
         _log_images(session, recorder.events, metrics)
     write_run_report(run_dir)
@@ -721,7 +747,9 @@ def _log_images(session: _Session, events, metrics: dict[str, Any]) -> None:
         else:
             return
         predicted = _fasteval.probabilities(session.model, x, batch_size=EVAL_BATCH * 10).argmax(axis=1)
-        matrix = confusion_matrix(y, predicted, len(session.dataset.classes))
+        y = np.asarray(y)
+        labels = y.argmax(axis=1) if y.ndim == 2 else y  # one-hot targets under label smoothing
+        matrix = confusion_matrix(labels, predicted, len(session.dataset.classes))
         events.image("confusion", confusion_image(matrix, session.dataset.classes), step,
                      split="validation" if split == "validation" else "train")
     finally:

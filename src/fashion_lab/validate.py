@@ -66,6 +66,32 @@ def positive_number(name: str, value: Any, *, example: str = "") -> float:
     return float(value)
 
 
+def non_negative_number(name: str, value: Any, *, example: str = "") -> float:
+    """``value`` as a float when it is a finite number >= 0.
+
+    Example:
+        >>> non_negative_number("weight decay", 0), non_negative_number("weight decay", 0.01)
+        (0.0, 0.01)
+    """
+    if not (is_number(value) and value >= 0):
+        raise InvalidValue(name, "must be a number >= 0", value, example)
+    return float(value)
+
+
+def choice(name: str, value: Any, choices: tuple[str, ...], *, example: str = "") -> str:
+    """``value`` when it is one of ``choices``.
+
+    Example:
+        >>> choice("model", "rnn", ("mlp", "cnn"), example="--model cnn")
+        Traceback (most recent call last):
+        ...
+        fashion_lab.errors.InvalidValue: model must be one of: mlp, cnn, got 'rnn'; --model cnn.
+    """
+    if value not in choices:
+        raise InvalidValue(name, f"must be one of: {', '.join(choices)}", value, example)
+    return value
+
+
 def fraction(name: str, value: Any, *, low_open: bool, high_open: bool, example: str = "") -> float:
     """``value`` as a float when it lies between 0 and 1; ``low_open``/``high_open`` leave 0/1 out.
 
@@ -85,7 +111,6 @@ def fraction(name: str, value: Any, *, low_open: bool, high_open: bool, example:
     return float(value)
 
 
-__all__ = ["fraction", "is_number", "positive_int", "positive_number", "whole_number"]
 
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -109,3 +134,7 @@ def safe_name(name: str, value: Any) -> str:
         raise InvalidValue(name, f"must be one folder name (letters, digits, '.', '_' and '-', up to {MAX_NAME} "
                                  f"characters, not starting with '.' or '-')", value)
     return value
+
+
+__all__ = ["choice", "fraction", "is_number", "non_negative_number", "positive_int", "positive_number", "safe_name",
+           "whole_number"]

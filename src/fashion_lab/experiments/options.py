@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..errors import ConfigError
-from ..validate import fraction, positive_int
+from ..validate import choice, fraction, positive_int
 from .registry import EXPERIMENTS, get_experiment
 
 
@@ -42,6 +42,8 @@ class ExperimentOptions:
         seed: random seed for the split, the weights and the shuffling. Defaults to 0.
         batch_size: images per step. Defaults to 32.
         learning_rate: Adam's learning rate. Defaults to 0.001.
+        architectures: ``architectures`` only: which of ``seed``, ``best-mlp``, ``cnn`` to compare. Defaults to all.
+        train_images: train on the first N training images only (a quick look). Defaults to all.
 
     Example:
         >>> ExperimentOptions(repeats=0)
@@ -64,6 +66,8 @@ class ExperimentOptions:
     seed: int = TrainConfig.seed
     batch_size: int = TrainConfig.batch_size
     learning_rate: float = TrainConfig.learning_rate
+    architectures: tuple[str, ...] | None = None
+    train_images: int | None = None
 
     def __post_init__(self) -> None:
         if self.hidden is not None:
@@ -78,6 +82,17 @@ class ExperimentOptions:
             positive_int("each --predict size", h)
         if self.target is not None:
             fraction("target accuracy", self.target, low_open=True, high_open=False, example="for 85% pass 0.85")
+        if self.architectures is not None:
+            from .registry import ARCHITECTURES
+
+            self.architectures = tuple(self.architectures)
+            if not self.architectures or len(set(self.architectures)) != len(self.architectures):
+                raise ConfigError(f"--architectures needs one or more different names, got {list(self.architectures)}; "
+                                  f"choose from: {', '.join(ARCHITECTURES)}.")
+            for name in self.architectures:
+                choice("each architecture", name, ARCHITECTURES, example="for example --architectures seed cnn")
+        if self.train_images is not None:
+            positive_int("train images", self.train_images)
         fraction("validation split", self.validation_split, low_open=True, high_open=True,
                   example="experiments compare on it, for 10% pass 0.1")
         # The rest (dataset name, seed, batch size, learning rate) is checked by TrainConfig.
@@ -101,7 +116,7 @@ class ExperimentOptions:
         for option, given in (("repeats", self.repeats is not None), ("predict", bool(self.predict)),
                               ("one_by_one", not self.together),
                               ("restore_best", self.restore_best), ("target", self.target is not None),
-                              ("epochs", self.epochs is not None)):
+                              ("epochs", self.epochs is not None), ("architectures", self.architectures is not None)):
             if given and option not in spec.options:
                 flag = "--" + option.replace("_", "-")
                 users = [e.name for e in EXPERIMENTS.values() if option in e.options]
@@ -114,7 +129,7 @@ class ExperimentOptions:
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        for key in ("hidden", "predict"):
+        for key in ("hidden", "predict", "architectures"):
             if data[key] is not None:
                 data[key] = list(data[key])
         return data

@@ -11,7 +11,7 @@ Example:
     >>> get_experiment("layer_size")
     Traceback (most recent call last):
     ...
-    fashion_lab.errors.ConfigError: unknown experiment 'layer_size'; choose one of: layer-size, epochs, normalization, no-flatten, callback, learning-rate.
+    fashion_lab.errors.ConfigError: unknown experiment 'layer_size'; choose one of: layer-size, epochs, normalization, no-flatten, callback, learning-rate, architectures.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ..config import TrainConfig
 from ..errors import ConfigError
 
 LAYER_SIZES = (16, 32, 64, 128, 256, 512, 1024)  # the seed's sizes and a few more, doubling
+ARCHITECTURES = ("seed", "best-mlp", "cnn")  # compared in this order: the seed's recipe, then presets of those names
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("learning-rate", "Learning rate: the range test",
                "a short run with the learning rate rising from 1e-6 to 1, loss against rate, and a suggested rate",
                {"hidden": TrainConfig.hidden}, frozenset()),
+    Experiment("architectures", "Architectures: the seed's network, the best MLP and the course's CNN",
+               "the seed's network, best-mlp and cnn on the same split: parameters, time, accuracy, what each step "
+               "bought and what it cost", {"architectures": ARCHITECTURES, "repeats": 1},
+               frozenset({"architectures", "repeats", "epochs"})),
 )}
 
 
@@ -88,4 +93,4 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-__all__ = ["EXPERIMENTS", "LAYER_SIZES", "Experiment", "get_experiment"]
+__all__ = ["ARCHITECTURES", "EXPERIMENTS", "LAYER_SIZES", "Experiment", "get_experiment"]

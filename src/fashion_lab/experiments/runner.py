@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -68,6 +69,11 @@ def run_experiment(
         from ..datasets import open_dataset
 
         dataset = open_dataset(options.dataset, options.data_dir, verify=options.verify)
+    if options.train_images is not None and options.train_images < len(dataset.x_train):
+        dataset = dataclasses.replace(
+            dataset, x_train=dataset.x_train[:options.train_images], y_train=dataset.y_train[:options.train_images],
+            notes=[*dataset.notes, f"--train-images {options.train_images}: the first {options.train_images:,} of "
+                                   f"{len(dataset.x_train):,} training images only"])
     # Every model it will train, checked before the first one trains (and before its folder exists): a size too
     # big for the memory is refused now, not after the smaller ones have trained.
     spec.check(options, dataset, say)
