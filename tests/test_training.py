@@ -108,3 +108,15 @@ def test_per_batch_callback_sees_every_batch(tmp_path, synthetic_fashion):
     run = train(_config(tmp_path, epochs=2, batch_size=50), callbacks=[counter], verbose=False)
     assert counter.batches == 2 * 12  # 600 images / 50 per batch, per epoch
     assert run.metrics["epochs_run"] == 2
+
+
+def test_runs_on_one_loaded_dataset_share_one_copy_of_its_images(synthetic_fashion):
+    from fashion_lab import training
+    from fashion_lab.datasets import open_dataset
+
+    dataset = open_dataset("fashion_mnist")
+    first = training._images_for(dataset, TrainConfig())
+    assert training._images_for(dataset, TrainConfig(hidden=(64,), seed=3)) is first  # another model, same images
+    raw = training._images_for(dataset, TrainConfig(normalize=False))  # other pixels: a new copy, the old released
+    assert raw is not first and float(raw.x.max()) > 1
+    assert training._images_for(open_dataset("fashion_mnist"), TrainConfig(normalize=False)) is not raw  # reloaded

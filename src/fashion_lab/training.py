@@ -129,7 +129,7 @@ def train(
     say = sayer(verbose)
     dataset = _dataset_for(config, dataset, say)
     check_resources(config, len(dataset.x_train), len(dataset.x_test), len(dataset.classes), say)
-    ((_, outcome),) = _train_group([config], [callbacks], dataset, _Images(dataset, config), say=say,
+    ((_, outcome),) = _train_group([config], [callbacks], dataset, _images_for(dataset, config), say=say,
                                    verbose=verbose, overwrite=overwrite, test=test)
     if isinstance(outcome, TrainingDiverged):
         raise outcome
@@ -252,7 +252,7 @@ def train_together(
                         say, models=len(group))
         key = (source, first.normalize, bool(first.label_smoothing))  # what the shared images and targets depend on
         if key not in prepared:
-            prepared[key] = _Images(loaded[source], first)
+            prepared[key] = _images_for(loaded[source], first)
         images = prepared[key]
         stacked = stack if stack is not None else stacking_pays()
         if len(group) > 1 and not stacked:
@@ -431,7 +431,7 @@ def resume(run_dir: str | Path, callbacks: Sequence[Any] = (), *, dataset: Datas
         from ._backend import keras as _keras
 
         keras = _keras()
-        data = _Prepared(config, _Images(dataset, config))
+        data = _Prepared(config, _images_for(dataset, config))
         keras.utils.set_random_seed(config.seed)
         model = previous.load_model()  # weights and optimizer state of the last finished epoch
         runs.remove_derived(run_dir)  # an evaluation of the interrupted model no longer describes the run
@@ -459,6 +459,25 @@ class _Images:
         self.y = prepare_labels(dataset.y_train, **targets)
         self.x_test = prepare_images(dataset.x_test, normalized=config.normalize)
         self.y_test = prepare_labels(dataset.y_test, **targets)
+
+
+_LAST_IMAGES: list = []  # [(weak reference to the dataset, normalize, one-hot, its _Images)]: at most one entry
+
+
+def _images_for(dataset: Dataset, config: TrainConfig) -> _Images:
+    """The prepared images of ``dataset`` for ``config``, made once for consecutive runs on the same loaded dataset
+    (an experiment's models, a notebook's runs): one float32 copy of the training images, not one per run."""
+    import weakref
+
+    key = (config.normalize, bool(config.label_smoothing))
+    if _LAST_IMAGES:
+        ref, cached_key, images = _LAST_IMAGES[0]
+        if ref() is dataset and cached_key == key:
+            return images
+    _LAST_IMAGES.clear()  # the previous dataset's copy is released before the next one is made
+    images = _Images(dataset, config)
+    _LAST_IMAGES.append((weakref.ref(dataset), key, images))
+    return images
 
 
 class _Prepared:
