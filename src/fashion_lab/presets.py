@@ -45,22 +45,24 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def resolve(name: str | None, **overrides: Any) -> TrainConfig:
-    """The config of preset ``name`` (None: the seed's defaults) with ``overrides`` applied over it.
+def resolve(preset_name: str | None, /, **overrides: Any) -> TrainConfig:
+    """The config of preset ``preset_name`` (None: the seed's defaults) with ``overrides`` applied over it.
+
+    The preset's name is positional only, so ``name=`` (the run's folder name) is an override like any other.
 
     When ``epochs`` is overridden to no more than the preset's warm-up epochs (and ``warmup_epochs`` is not
     given), the warm-up keeps its share of the preset's run: ``best-mlp`` with ``epochs=1`` warms up for 1/24.
 
     Raises:
-        ConfigError: ``name`` is not a preset, or an override is not a config field or not valid.
+        ConfigError: ``preset_name`` is not a preset, or an override is not a config field or not valid.
     """
     settings: dict[str, Any] = {}
-    if name is not None:
-        if name not in PRESETS:
-            raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)} "
+    if preset_name is not None:
+        if preset_name not in PRESETS:
+            raise ConfigError(f"unknown preset {preset_name!r}; choose one of: {', '.join(PRESETS)} "
                               f"(fashion-lab train --help describes them).")
-        settings.update(PRESETS[name].settings, preset=name)
-        preset = PRESETS[name].settings
+        settings.update(PRESETS[preset_name].settings, preset=preset_name)
+        preset = PRESETS[preset_name].settings
         if "epochs" in overrides and "warmup_epochs" not in overrides and preset.get("warmup_epochs", 0) >= overrides["epochs"]:
             # The preset's warm-up would not end before the shorter run does: keep its share of the run instead.
             settings["warmup_epochs"] = preset["warmup_epochs"] * overrides["epochs"] / preset["epochs"]
