@@ -18,8 +18,9 @@ when ``~/.keras/keras.json`` says "tensorflow", which Keras writes there on its 
 
 from __future__ import annotations
 
-import importlib
 import os
+
+from .lazy import lazy_exports
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -58,16 +59,5 @@ _EXPORTS = {
     "ModelError": "errors",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, also=["__version__"])
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'fashion_lab' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__

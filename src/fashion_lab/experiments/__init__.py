@@ -32,7 +32,7 @@ Names are imported lazily, so reading the registry (as ``fashion-lab --help`` do
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "EXPERIMENTS": "registry",
@@ -73,16 +73,5 @@ _EXPORTS = {
     "callback_findings": "callback",
 }
 
-__all__ = sorted(_EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'fashion_lab.experiments' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
