@@ -24,6 +24,49 @@ def test_initial_weights_are_kerass_own_draws():
         assert fast.shape == own.shape and np.array_equal(fast, own)
 
 
+def _reduce_window_pool(x, window, strides):
+    import jax
+    import jax.numpy as jnp
+
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, *window, 1), (1, *strides, 1), "VALID")
+
+
+@pytest.mark.parametrize("shape, window", [((3, 26, 26, 4), (2, 2)), ((2, 11, 11, 3), (2, 2)),
+                                           ((2, 9, 10, 2), (3, 3)), ((2, 7, 9, 2), (2, 3))])
+def test_block_max_pooling_gives_reduce_windows_bits_forward_and_backward(shape, window):
+    """The CNN's pooling (fashion_lab._fastpool) equals lax.reduce_window's: values, and where the gradient goes
+    when a window holds its maximum twice (ties after a ReLU, flat regions) or the size is odd."""
+    import jax
+
+    keras()
+    from keras.src.backend.jax import nn as jax_nn
+
+    assert isinstance(jax_nn.max_pool, functools.partial)  # installed by fashion_lab._backend.keras()
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.normal(size=shape), 0).astype(np.float32)  # zeros tie after the ReLU
+    x[:, :4, :4, :] = 0.5  # positive ties
+    x[0, -1, -1, 0] = 9.0  # in the row or column an odd size leaves out of every window
+    fast = lambda v: jax_nn.max_pool(v, window, window, "valid", "channels_last")  # noqa: E731
+    own = lambda v: _reduce_window_pool(v, window, window)  # noqa: E731
+    out, fast_vjp = jax.vjp(fast, x)
+    expected, own_vjp = jax.vjp(own, x)
+    assert out.shape == expected.shape and np.array_equal(out, expected)
+    g = rng.normal(size=expected.shape).astype(np.float32)
+    np.testing.assert_array_equal(fast_vjp(g)[0], own_vjp(g)[0])
+
+
+def test_other_poolings_go_to_kerass_own():
+    keras()
+    from keras.src.backend.jax import nn as jax_nn
+
+    original = jax_nn.max_pool.args[0]
+    x = np.random.default_rng(1).random((2, 8, 7, 3), dtype=np.float32)
+    for args in [((2, 2), (1, 1), "valid", None), ((2, 2), (2, 2), "same", None), ((3, 3), (3, 3), "same", None),
+                 ((2, 2), (2, 2), "valid", "channels_first")]:
+        np.testing.assert_array_equal(jax_nn.max_pool(x, *args), original(x, *args))
+    assert jax_nn.max_pool(x, (2, 2), (1, 1), "valid", None).shape == (2, 7, 6, 3)  # overlapping windows
+
+
 @pytest.fixture(scope="module")
 def images():
     rng = np.random.default_rng(0)

@@ -2,7 +2,9 @@
 
 On JAX, Keras's uniform random draws (the Glorot-uniform initial weights of every Dense layer, made
 again whenever a model is built, cloned or loaded) are also made faster to compile, without changing a
-single number: see :func:`_flat_uniform`.
+single number: see :func:`_flat_uniform`; and max pooling over non-overlapping windows (the CNN's) runs as a
+reshape and a max, the same bits forward and backward, with a training step 2-3 times faster on the CPU: see
+:mod:`fashion_lab._fastpool`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def keras():
     import keras as _keras
 
     _install_flat_uniform(_keras.backend.backend())
+    _install_fast_pooling(_keras.backend.backend())
     return _keras
 
 
@@ -36,6 +39,22 @@ def _install_flat_uniform(backend: str) -> bool:
         return False
     original = jax_random.uniform
     jax_random.uniform = functools.partial(_flat_uniform, original)
+    return True
+
+
+@functools.cache
+def _install_fast_pooling(backend: str) -> bool:
+    """Route Keras's JAX ``max_pool`` through :func:`fashion_lab._fastpool.max_pool` (the same bits forward and
+    backward, much faster for non-overlapping windows), once per process; True when installed."""
+    if backend != "jax":
+        return False
+    try:
+        from keras.src.backend.jax import nn as jax_nn
+    except ImportError:  # Keras moved its modules: keep its own pooling
+        return False
+    from ._fastpool import max_pool
+
+    jax_nn.max_pool = functools.partial(max_pool, jax_nn.max_pool)
     return True
 
 
