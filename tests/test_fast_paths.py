@@ -212,6 +212,24 @@ def test_fast_path_equals_model_fit_given_the_same_batch_order(images):
     assert_fast_path_is_model_fit(fast, plain, x, y, seed=seed, epochs=epochs, batch=batch)
 
 
+def test_training_on_an_index_equals_training_on_the_gathered_images(images):
+    """A run's split given as indices into the shared images (no copy of the split) trains exactly as the split."""
+    from fashion_lab import _fastfit
+
+    k = keras()
+    x, y = images
+    x, y = x[:900], y[:900]
+    index = np.sort(np.random.default_rng(3).permutation(900)[:700])
+    models = []
+    for _ in range(2):
+        k.utils.set_random_seed(7)
+        models.append(build_model((16,)))
+    on_index = _fastfit.fit(models[0], x, y, index=index, epochs=2, batch_size=64, seed=5)
+    gathered = _fastfit.fit(models[1], x[index], y[index], epochs=2, batch_size=64, seed=5)
+    assert on_index.history == gathered.history
+    assert all(np.array_equal(a, b) for a, b in zip(models[0].get_weights(), models[1].get_weights()))
+
+
 def test_an_untested_keras_version_falls_back_to_model_fit_with_one_warning(images, monkeypatch):
     from fashion_lab import _fastfit
 

@@ -277,6 +277,7 @@ def fit(
     validation_batch_size: int = 1024,
     callbacks: Sequence[Any] = (),
     initial_epoch: int = 0,
+    index: np.ndarray | None = None,
 ):
     """Train ``model`` like ``model.fit(..., shuffle=True, verbose=0)``, one compiled call per epoch.
 
@@ -291,6 +292,9 @@ def fit(
         validation_batch_size: batch size for that evaluation. Defaults to 1024.
         callbacks: Keras callbacks, called per epoch. Defaults to none.
         initial_epoch: epoch to start from (for resumed runs). Defaults to 0.
+        index: train on ``x[index], y[index]`` only (a run's split of shared images), exactly as if those
+            had been passed: the batches are gathered from ``x`` step by step, so the split is never copied
+            as a whole (169 MB for Fashion-MNIST's 54,000 training images). Defaults to None (all of ``x``).
 
     Returns:
         The ``keras.callbacks.History`` of the run, as ``model.fit`` returns it.
@@ -298,20 +302,23 @@ def fit(
     import jax
 
     if not supported(model, callbacks):
+        if index is not None:  # Keras's model.fit takes the images themselves
+            x, y = x[index], y[index]
         return _fit_with_keras(model, x, y, epochs=epochs, batch_size=batch_size, seed=seed,
                                validation_data=validation_data, validation_batch_size=validation_batch_size,
                                callbacks=callbacks, initial_epoch=initial_epoch)
-    n = len(x)
+    n = len(x) if index is None else len(index)
     callback_list = _start(model, x, y, batch_size, callbacks, epochs, n)
     run_epoch = _shared_epoch_function(model, n, batch_size)
     x_dev, y_dev = jax.device_put(x), jax.device_put(y)  # once, not per batch
+    extra = () if index is None else (jax.device_put(np.asarray(index, np.int32)),)
 
     callback_list.on_train_begin()
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
-        state, epoch_logs = run_epoch(_state(model), x_dev, y_dev, np.uint32(seed % 2**32), np.int32(epoch))
+        state, epoch_logs = run_epoch(_state(model), x_dev, y_dev, np.uint32(seed % 2**32), np.int32(epoch), *extra)
         _assign(model, state)  # the model's variables hold this epoch's weights before any callback runs
         logs = {name: float(value) for name, value in jax.device_get(epoch_logs).items()}
         _end_epoch(model, callback_list, epoch, logs, validation_data, validation_batch_size)

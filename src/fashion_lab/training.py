@@ -649,9 +649,9 @@ def _fit(sessions: list[_Session], user_callbacks: list, *, initial_epoch: int):
     try:
         # One compiled call per epoch with the data on the device (see _fastfit); falls back to
         # model.fit on other backends or when a callback wants per-batch events.
-        if len(sessions) == 1:
-            x, y = data.training_set()
-            _fastfit.fit(first.model, x, y, epochs=config.epochs, initial_epoch=initial_epoch,
+        if len(sessions) == 1:  # the shared images and the run's split of them as indices: no copy of the split
+            _fastfit.fit(first.model, data.images.x, data.images.y, index=data.fit_index, epochs=config.epochs,
+                         initial_epoch=initial_epoch,
                          batch_size=config.batch_size, seed=config.seed, validation_data=data.validation,
                          validation_batch_size=EVAL_BATCH, callbacks=callbacks[0])
         else:
