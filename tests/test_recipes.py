@@ -59,6 +59,17 @@ def test_presets_resolve_and_every_option_overrides_them():
     assert all(part in presets.describe() for part in ("best-mlp:", "--dropout 0.3", "cnn:", "--model cnn"))
 
 
+def test_model_cnn_alone_takes_the_cnn_recipe_and_typed_options_win():
+    from fashion_lab.cli import train_config
+
+    cnn = train_config({"model": "cnn"})
+    assert cnn == presets.resolve("cnn") and cnn.dropout == 0.3 and cnn.lr_schedule == "cosine" and cnn.epochs == 8
+    assert train_config({"model": "cnn", "dropout": 0.0, "epochs": 5}).dropout == 0.0
+    assert train_config({"model": "cnn", "stop_at_accuracy": 0.9}).epochs == 8  # the preset's epochs, not the ceiling
+    assert train_config({}) == TrainConfig()  # the seed's recipe
+    assert train_config({"stop_at_accuracy": 0.9}).epochs == 10
+
+
 # --- each option does what it says ----------------------------------------------------------------------------
 
 def test_the_seed_recipe_builds_the_seeds_network():

@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--preset", choices=tuple(PRESETS), metavar="NAME",
                    help=f"start from a named recipe: {', '.join(PRESETS)} (listed below)")
     g.add_argument("--model", choices=MODELS, help=f"mlp: the seed's dense network; cnn: Conv 64 3x3 -> MaxPool -> "
-                                                   f"Conv 64 3x3 -> MaxPool -> the hidden layers (default: {TrainConfig.model})")
+                                                   f"Conv 64 3x3 -> MaxPool -> the hidden layers, trained with the cnn "
+                                                   f"preset's recipe unless another --preset is given "
+                                                   f"(default: {TrainConfig.model})")
     g.add_argument("--hidden", type=_positive_int, nargs="+", default=list(TrainConfig.hidden), metavar="N",
                    help=f"hidden layer sizes, e.g. --hidden 512 256 (default: {_shown(TrainConfig.hidden)})")
     g.add_argument("--epochs", type=_positive_int, default=None,
@@ -396,6 +398,21 @@ def _epochs_ceiling(given: dict) -> dict:
     return {"epochs": EPOCHS_WITH_TARGET} if has_target and "epochs" not in given and not given.get("preset") else {}
 
 
+def train_config(given: dict) -> TrainConfig:
+    """The config ``train`` runs from the options typed (:func:`_given_config`): the preset's values (``--model cnn``
+    alone means the cnn preset, the CNN's recipe), then every typed option over them.
+
+    Example:
+        >>> config = train_config({"model": "cnn", "epochs": 2})
+        >>> config.preset, config.epochs, config.dropout
+        ('cnn', 2, 0.3)
+    """
+    given = dict(given)
+    preset = given.pop("preset", None) or ("cnn" if given.get("model") == "cnn" else None)
+    given.update(_epochs_ceiling({**given, "preset": preset}))
+    return resolve_preset(preset, **given)
+
+
 def cmd_train(args) -> int:
     given = _given_config(args)
     if args.resume:
@@ -407,8 +424,7 @@ def cmd_train(args) -> int:
 
         run = resume(args.resume, verbose=not args.quiet)
     else:
-        given.update(_epochs_ceiling(given))
-        config = resolve_preset(given.pop("preset", None), **given)
+        config = train_config(given)
         from .training import train
 
         run = train(config, verbose=not args.quiet, overwrite=args.overwrite)
@@ -557,6 +573,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """Console-script entry point."""
+    from .resources import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread starts: freed memory is reused, not held per thread (see there)
     sys.exit(main())
 
 

@@ -39,8 +39,12 @@ PRESETS: dict[str, Preset] = {
     ),
     "cnn": Preset(
         summary="the course's convolutional network (Conv 64 3x3 -> MaxPool -> Conv 64 3x3 -> MaxPool -> "
-                "Dense 128 -> Dense 10) with Adam, batch 32",
-        settings=dict(model="cnn", hidden=(128,), epochs=5),
+                "Dense 128 -> Dense 10), Adam 0.001 and batch 32 as in the course, with best-mlp's regularisers "
+                "(dropout after the dense layer, standardized pixels, label smoothing) and a cosine decay over 8 "
+                "epochs (chosen on validation accuracy: the course's constant rate peaked at epoch 4 and then "
+                "overfitted; README 'Recipes')",
+        settings=dict(model="cnn", hidden=(128,), dropout=0.3, standardize="global", label_smoothing=0.1,
+                      lr_schedule="cosine", learning_rate=0.001, batch_size=32, epochs=8),
     ),
 }
 
