@@ -576,7 +576,14 @@ def run() -> None:
     from .resources import limit_malloc_arenas
 
     limit_malloc_arenas()  # before any thread starts: freed memory is reused, not held per thread (see there)
-    sys.exit(main())
+    code = main()
+    # Leave the objects Keras, JAX and matplotlib made out of the interpreter's last garbage collections: those
+    # walk every one of them and took 0.45 s of a 4.5 s `train` (`python -c "import keras"`: 1.60 s, 1.24 s with
+    # gc.freeze()). Exit handlers and module cleanup still run; nothing is left unwritten.
+    import gc
+
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -505,10 +505,40 @@ def _dataset_for(config: TrainConfig, dataset: Dataset | None, say) -> Dataset:
     """``dataset`` when given (whoever loaded it says where it came from, once), else ``config.dataset``, loaded
     here and described."""
     if dataset is None:
-        dataset = open_dataset(config.dataset, config.data_dir, verify=config.verify)
+        dataset = _open_while_importing(config)
         for line in dataset.describe():
             say(line)
     return dataset
+
+
+def _open_while_importing(config: TrainConfig) -> Dataset:
+    """``config``'s dataset, opened on a thread while this one imports Keras and JAX, which the run needs next.
+
+    Reading the files, decompressing them and checking their SHA-256 release the GIL; the imports hold it.
+    So the two overlap: a first run (which decompresses the gzip files) saves about 0.4 s, and the import
+    (1.6 s) is no longer followed by the load. The dataset's errors are raised as if it were opened here.
+    """
+    import threading
+
+    from ._backend import keras
+
+    result: dict[str, Any] = {}
+
+    def load() -> None:
+        try:
+            result["dataset"] = open_dataset(config.dataset, config.data_dir, verify=config.verify)
+        except BaseException as e:  # raised below, on the caller's thread
+            result["error"] = e
+
+    thread = threading.Thread(target=load, name="fashion-lab-open-dataset", daemon=True)
+    thread.start()
+    try:
+        keras()
+    finally:
+        thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["dataset"]
 
 
 def _config_record(config: TrainConfig, dataset: Dataset, data: _Prepared, keras, model, *,
