@@ -59,6 +59,16 @@ def test_a_network_far_beyond_the_memory_is_refused_at_once(tmp_path, synthetic_
     assert time.monotonic() - start < 60  # refused before any allocation (it used to take minutes, then hang)
 
 
+def test_a_cnn_far_beyond_the_memory_is_refused_with_its_own_size(tmp_path, synthetic_fashion, capsys):
+    """The CNN's estimate counts its convolutions and its 1,600-wide flattened input, not a 784-pixel one."""
+    code = main(["train", "--model", "cnn", "--hidden", "100000000", "--epochs", "1", "--run-dir", str(tmp_path / "huge")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "a CNN with hidden layers 100000000 needs about" in err
+    assert f"{(1600 * 100_000_000 + 100_000_000) + (100_000_000 * 10 + 10) + 640 + 36_928:,} parameters" in err
+    assert not (tmp_path / "huge").exists()
+
+
 def test_a_large_network_gets_a_time_estimate(tmp_path, synthetic_fashion, capsys, monkeypatch):
     from fashion_lab import resources
 

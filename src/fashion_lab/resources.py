@@ -27,12 +27,16 @@ BASE_PROCESS_BYTES = 450 * 2**20
 # Copies of the weights alive during training, in float32 units: weights, gradients, Adam's two slots,
 # the checkpoint's shadow copy (weights and slots) and the host copy the background save writes from.
 STATE_COPIES = 1 + 1 + 2 + 3 + 3
-# Copies of the pixels: uint8 as loaded, float32 normalized, float32 after the validation split, on the device.
+# Copies of the pixels: uint8 as loaded, float32 normalized on the device, and a float32 copy of a run's split
+# where Keras's model.fit trains (the CNN; the fused loop gathers batches from the shared copy instead).
 TRAIN_PIXEL_BYTES = 1 + 4 + 4 + 4
 TEST_PIXEL_BYTES = 1 + 4
 # Floating-point operations per second this kind of machine sustains on dense layers (2-core EPYC:
 # 100-180 GFLOP/s measured by benchmarks/bench.py); a rough figure, for estimates only.
 DENSE_FLOPS_PER_SECOND = 100e9
+# The course's CNN through Keras's model.fit: 32.8 s per 60,000-image epoch of 5.05 M multiply-adds per image
+# (README, Recipes), about 55 GFLOP/s.
+CONV_FLOPS_PER_SECOND = 50e9
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,36 @@ def dense_sizes(inputs: int, hidden: Sequence[int], outputs: int) -> list[tuple[
     return list(zip(widths[:-1], widths[1:]))
 
 
+def cnn_cost(hidden: Sequence[int], outputs: int, *, filters: int = 64) -> tuple[list[tuple[int, int]], int, int]:
+    """What the course's CNN (``model.build_cnn``: two 3x3 convolutions of ``filters``, each followed by 2x2 max
+    pooling, on 28x28 images, then Dense layers) costs: ``(layers, activations per image, multiply-adds per
+    image)``. ``layers`` are ``(fan_in, outputs)`` pairs whose weights and biases sum to the network's
+    parameters (a 3x3 convolution is ``(9 x channels in, filters)``), as :func:`estimate_memory` takes them.
+
+    Example:
+        >>> layers, units, macs = cnn_cost((128,), 10)
+        >>> sum(i * o + o for i, o in layers), units, macs  # build_cnn().count_params() is 243,786
+        (243786, 63562, 5056000)
+    """
+    side1 = 28 - 2  # after the first 3x3 convolution ("valid")
+    pooled1 = side1 // 2
+    side2 = pooled1 - 2
+    pooled2 = side2 // 2
+    dense = dense_sizes(pooled2 * pooled2 * filters, hidden, outputs)
+    layers = [(9, filters), (9 * filters, filters), *dense]
+    units = filters * (side1 ** 2 + pooled1 ** 2 + side2 ** 2 + pooled2 ** 2) + sum(o for _, o in dense)
+    macs = side1 ** 2 * 9 * filters + side2 ** 2 * 9 * filters * filters + sum(i * o for i, o in dense)
+    return layers, units, macs
+
+
 def estimate_memory(layers: Sequence[tuple[int, int]], *, n_train: int, n_test: int, batch_size: int,
-                    eval_batch: int = 4096) -> MemoryNeed:
-    """Bytes a run of a dense network with ``layers`` needs (see the module docstring for what is counted)."""
+                    eval_batch: int = 4096, units_per_image: int | None = None) -> MemoryNeed:
+    """Bytes a run of a network with ``layers`` needs (see the module docstring for what is counted).
+
+    ``units_per_image``: the activation values one image makes (:func:`cnn_cost` for the CNN); defaults to
+    the dense layers' outputs."""
     params = sum(i * o + o for i, o in layers)
-    units = sum(o for _, o in layers)
+    units = sum(o for _, o in layers) if units_per_image is None else units_per_image
     activations = 4 * units * (3 * batch_size + eval_batch)  # forward values and their gradients; an eval chunk
     data = n_train * PIXELS * TRAIN_PIXEL_BYTES + n_test * PIXELS * TEST_PIXEL_BYTES
     return MemoryNeed(params=params, model_state=4 * params * STATE_COPIES, activations=activations, data=data)
@@ -119,13 +148,21 @@ def check_fits(need: MemoryNeed, what: str, *, available: int | None = None) -> 
         f"or fewer training images.")
 
 
-def epoch_seconds_estimate(layers: Sequence[tuple[int, int]], n_train: int) -> float:
-    """Rough seconds per epoch from the arithmetic: 6 floating-point operations per weight per image.
+def epoch_seconds_estimate(layers: Sequence[tuple[int, int]], n_train: int, *,
+                           macs_per_image: int | None = None) -> float:
+    """Rough seconds per epoch from the arithmetic: 6 floating-point operations per multiply-add per image.
+
+    ``macs_per_image`` (a convolutional network's, from :func:`cnn_cost`) is timed at the convolutions' rate.
 
     Example:
         >>> round(epoch_seconds_estimate(dense_sizes(784, (8192,), 10), 60000))
         23
+        >>> layers, _, macs = cnn_cost((128,), 10)
+        >>> round(epoch_seconds_estimate(layers, 60000, macs_per_image=macs))  # measured: 32.8 s
+        36
     """
+    if macs_per_image is not None:
+        return 6 * macs_per_image * n_train / CONV_FLOPS_PER_SECOND
     macs = sum(i * o for i, o in layers)
     return 6 * macs * n_train / DENSE_FLOPS_PER_SECOND
 

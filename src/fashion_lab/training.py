@@ -369,14 +369,18 @@ def check_resources(config: TrainConfig, n_train: int, n_test: int, num_classes:
     Raises:
         ConfigError: the estimate exceeds the memory available, or ``batch_size`` exceeds the training images.
     """
-    from .resources import PIXELS, check_fits, dense_sizes, epoch_seconds_estimate, estimate_memory
+    from .resources import PIXELS, check_fits, cnn_cost, dense_sizes, epoch_seconds_estimate, estimate_memory
 
-    layers = dense_sizes(PIXELS, config.hidden, num_classes)
-    need = estimate_memory(layers, n_train=n_train, n_test=n_test, batch_size=config.batch_size)
+    if config.model == "cnn":
+        layers, units, macs = cnn_cost(config.hidden, num_classes)
+    else:
+        layers, units, macs = dense_sizes(PIXELS, config.hidden, num_classes), None, None
+    need = estimate_memory(layers, n_train=n_train, n_test=n_test, batch_size=config.batch_size, units_per_image=units)
     if models > 1:  # the images are shared; weights, optimizer state, checkpoints and activations are per model
         need = dataclasses.replace(need, params=need.params * models, model_state=need.model_state * models,
                                    activations=need.activations * models)
-    shape = f"network{'s' if models > 1 else ''} with hidden layers {' '.join(str(h) for h in config.hidden)}"
+    shape = (f"{'CNN' if config.model == 'cnn' else 'network'}{'s' if models > 1 else ''} with hidden layers "
+             f"{' '.join(str(h) for h in config.hidden)}")
     check_fits(need, f"{models} {shape} trained together" if models > 1 else f"a {shape}")
     n_fit = n_train - validation_count(n_train, config.validation_split)
     if config.batch_size > n_fit:
@@ -384,7 +388,7 @@ def check_resources(config: TrainConfig, n_train: int, n_test: int, num_classes:
                           f"{' left after the validation split' if config.validation_split else ''}, so every epoch "
                           f"would be a single step. Use --batch-size {min(n_fit, 32)} (the seed uses 32) or anything up "
                           f"to {n_fit:,}.")
-    seconds = epoch_seconds_estimate(layers, n_fit) * models
+    seconds = epoch_seconds_estimate(layers, n_fit, macs_per_image=macs) * models
     if say is not None and seconds > 30:
         say(f"note: {f'{models} networks' if models > 1 else 'a network'} this size take{'' if models > 1 else 's'} roughly {_duration(seconds)} per epoch on a 2-core CPU "
             f"({config.epochs} epochs: about {_duration(seconds * config.epochs)}); Ctrl-C stops it and keeps finished epochs.")
