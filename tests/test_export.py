@@ -58,3 +58,18 @@ def test_export_writes_nothing_when_the_check_fails(run_dir, tmp_path, monkeypat
 def test_export_refuses_a_folder_as_out(run_dir, tmp_path, capsys):
     assert main(["export", str(run_dir), "--out", str(tmp_path)]) == 2
     assert "is a folder; give a file name" in capsys.readouterr().err
+
+
+def test_a_cnn_exports_through_the_fast_pooling(tmp_path, capsys):
+    """The CNN's max pooling runs as fashion_lab._fastpool's reshape-and-max (with its own gradient rule); the
+    ONNX file traced through it still gives Keras's classes on all 10,000 test images."""
+    import dataclasses
+
+    from fashion_lab import TrainConfig, open_dataset, train
+
+    data = open_dataset("fashion_mnist", REAL_DIR)
+    small = dataclasses.replace(data, x_train=data.x_train[:1500], y_train=data.y_train[:1500])
+    run = train(TrainConfig(model="cnn", hidden=(16,), epochs=1, run_dir=str(tmp_path / "cnn"), tensorboard=False),
+                dataset=small, verbose=False)
+    assert main(["export", str(run.dir), "--format", "onnx", "--out", str(tmp_path / "cnn.onnx")]) == 0
+    assert "identical predicted classes:    10,000 of 10,000" in capsys.readouterr().out
