@@ -339,7 +339,8 @@ def _train_group(configs: list[TrainConfig], callbacks: list, dataset: Dataset, 
                 run_say = say if len(configs) == 1 else _prefixed(say, f"[run {i + 1}/{len(configs)}]")
                 kind = "CNN, " if config.model == "cnn" else ""
                 run_say(f"run: {run_dir}  model: {kind}{config.hidden} hidden, {model.count_params():,} parameters, "
-                        f"{data.n_fit:,} training images" + (f", {data.n_validation:,} validation" if data.n_validation else "")
+                        + (f"preset {config.preset}, " if config.preset else "")
+                        + f"{data.n_fit:,} training images" + (f", {data.n_validation:,} validation" if data.n_validation else "")
                         + ("" if len(configs) == 1 else f"  (seed {config.seed}, learning rate {config.learning_rate:g})"))
                 sessions.append(_Session(run_dir, config, dataset, data, model, run_say, verbose, stop, test=test))
             recorders, fit_seconds = _fit(sessions, callbacks, initial_epoch=0)
@@ -391,7 +392,8 @@ def check_resources(config: TrainConfig, n_train: int, n_test: int, num_classes:
     seconds = epoch_seconds_estimate(layers, n_fit, macs_per_image=macs) * models
     if say is not None and seconds > 30:
         say(f"note: {f'{models} networks' if models > 1 else 'a network'} this size take{'' if models > 1 else 's'} roughly {_duration(seconds)} per epoch on a 2-core CPU "
-            f"({config.epochs} epochs: about {_duration(seconds * config.epochs)}); Ctrl-C stops it and keeps finished epochs.")
+            f"({config.epochs} epoch{'s' if config.epochs != 1 else ''}: about {_duration(seconds * config.epochs)}); "
+            f"Ctrl-C stops it and keeps finished epochs.")
 
 
 def _duration(seconds: float) -> str:
