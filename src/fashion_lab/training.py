@@ -373,7 +373,9 @@ def check_resources(config: TrainConfig, n_train: int, n_test: int, num_classes:
     from .resources import PIXELS, check_fits, cnn_cost, dense_sizes, epoch_seconds_estimate, estimate_memory
 
     if config.model == "cnn":
-        layers, units, macs = cnn_cost(config.hidden, num_classes)
+        from .model import CNN_FILTERS
+
+        layers, units, macs = cnn_cost(config.hidden, num_classes, filters=CNN_FILTERS)
     else:
         layers, units, macs = dense_sizes(PIXELS, config.hidden, num_classes), None, None
     need = estimate_memory(layers, n_train=n_train, n_test=n_test, batch_size=config.batch_size, units_per_image=units)
