@@ -415,9 +415,8 @@ def fit_many(
         indices = [np.asarray(i, dtype=np.int32) for i in indices]
     problem = why_not_together(models, x, y, batch_size, callbacks, indices)
     if problem is not None:
-        return [fit(model, x if indices is None else x[idx], y if indices is None else y[idx], epochs=epochs,
-                    batch_size=batch_size, seed=seed, validation_data=val, validation_batch_size=validation_batch_size,
-                    callbacks=cbs, initial_epoch=initial_epoch)
+        return [fit(model, x, y, index=idx, epochs=epochs, batch_size=batch_size, seed=seed, validation_data=val,
+                    validation_batch_size=validation_batch_size, callbacks=cbs, initial_epoch=initial_epoch)
                 for model, seed, val, cbs, idx in zip(models, seeds, validation_data, callbacks, indices or [None] * k)]
     n = len(x) if indices is None else len(indices[0])
     lists = [_start(model, x, y, batch_size, cbs, epochs, n) for model, cbs in zip(models, callbacks)]

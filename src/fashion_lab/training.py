@@ -491,8 +491,8 @@ def _images_for(dataset: Dataset, config: TrainConfig) -> _Images:
 class _Prepared:
     """What one run trains and is tested on: the shared images, and its seeded split of them as indices.
 
-    ``validation`` is ``(x, y, index)`` (what the evaluation takes) or None; :meth:`training_set` copies
-    the fitted images out only for a run trained alone on a split.
+    ``validation`` is ``(x, y, index)`` (what the evaluation takes) or None. Training reads the fitted images
+    through ``fit_index``; :meth:`training_set` copies them out only for the standardization's statistics.
     """
 
     def __init__(self, config: TrainConfig, images: _Images):
