@@ -360,3 +360,25 @@ def test_device_preprocessing_gives_the_same_bits_as_numpy():
     np.testing.assert_array_equal(np.asarray(prepare_on_device(grey)), normalize(grey))
     np.testing.assert_array_equal(np.asarray(prepare_on_device(grey, normalized=False)),
                                   prepare_images(grey, normalized=False))
+
+
+def test_keras_imports_without_matplotlib_and_its_galleries_still_plot(tmp_path):
+    """fashion_lab imports Keras without the matplotlib its gallery helpers load eagerly (a third of the import);
+    the first use of keras.visualization still finds matplotlib, and a plain `import keras` is unchanged."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from fashion_lab._backend import keras\n"
+        "k = keras()\n"
+        "assert 'matplotlib' not in sys.modules, 'keras() loaded matplotlib'\n"
+        "import matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import numpy as np\n"
+        "k.visualization.plot_image_gallery(np.zeros((2, 8, 8, 3), 'float32'), rows=1, cols=2, value_range=(0, 1),"
+        " path=sys.argv[1])\n"
+    )
+    out = tmp_path / "gallery.png"
+    subprocess.run([sys.executable, "-c", script, str(out)], check=True, timeout=120)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -4,14 +4,18 @@ On JAX, Keras's uniform random draws (the Glorot-uniform initial weights of ever
 again whenever a model is built, cloned or loaded) are also made faster to compile, without changing a
 single number: see :func:`_flat_uniform`; and max pooling over non-overlapping windows (the CNN's) runs as a
 reshape and a max, the same bits forward and backward, with a training step 2-3 times faster on the CPU: see
-:mod:`fashion_lab._fastpool`.
+:mod:`fashion_lab._fastpool`. Keras is imported without matplotlib, which its image-gallery helpers would load
+eagerly (a third of ``import keras``): see :func:`_import_keras_without_matplotlib`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 import math
 import os
+import sys
 
 
 def keras():
@@ -21,11 +25,74 @@ def keras():
         from .compile_cache import enable
 
         enable()  # before anything compiles: a second run loads its programs instead (see compile_cache)
-    import keras as _keras
+    _keras = _import_keras_without_matplotlib()
 
     _install_flat_uniform(_keras.backend.backend())
     _install_fast_pooling(_keras.backend.backend())
     return _keras
+
+
+# Keras modules that import matplotlib at their top, guarded by ``except ImportError``: (module, name it binds, what).
+_KERAS_MATPLOTLIB_NAMES = (
+    ("keras.src.visualization.plot_image_gallery", "plt", "matplotlib.pyplot"),
+    ("keras.src.visualization.plot_bounding_box_gallery", "patches", "matplotlib.patches"),
+)
+
+
+def _import_keras_without_matplotlib():
+    """``import keras``, leaving matplotlib unloaded; Keras's gallery helpers still work, loading it on first use.
+
+    Keras 3 imports ``matplotlib.pyplot`` while it imports (for ``keras.visualization``, which fashion-lab does
+    not use): 0.3-0.5 s of the 1.6-1.8 s of ``import keras`` on the 2-core machine, and 27 MB. Commands that do
+    not plot should not pay it, and those that plot import it on a thread while they train
+    (:func:`fashion_lab.plots.import_in_background`). So while Keras imports, matplotlib reads as absent; then
+    the names Keras bound to None become stand-ins that import the real module at their first attribute.
+    When matplotlib is already loaded (a notebook), this is a plain ``import keras``.
+    """
+    if "keras" in sys.modules or "matplotlib" in sys.modules:
+        import keras
+
+        return keras
+    with _absent_modules("matplotlib", "matplotlib.pyplot", "matplotlib.patches"):
+        import keras
+    for module_name, attribute, target in _KERAS_MATPLOTLIB_NAMES:
+        module = sys.modules.get(module_name)
+        if module is not None and getattr(module, attribute, "missing") is None:
+            setattr(module, attribute, _ModuleOnFirstUse(target))
+    return keras
+
+
+@contextlib.contextmanager
+def _absent_modules(*names: str):
+    """Within the block, importing any of ``names`` raises ImportError (a None entry in ``sys.modules``)."""
+    added = [name for name in names if name not in sys.modules]
+    for name in added:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in added:
+            if sys.modules.get(name, "other") is None:
+                del sys.modules[name]
+
+
+class _ModuleOnFirstUse:
+    """Stands for the module ``name`` and imports it at the first attribute read.
+
+    Example:
+        >>> json = _ModuleOnFirstUse("json")
+        >>> json.dumps([1])
+        '[1]'
+    """
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attribute: str):
+        return getattr(importlib.import_module(self._name), attribute)
+
+    def __repr__(self) -> str:
+        return f"<{self._name}, imported on first use>"
 
 
 @functools.cache
