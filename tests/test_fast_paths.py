@@ -353,13 +353,88 @@ def test_the_flat_uniform_draw_changes_nothing_in_other_keras_code(tmp_path):
         np.testing.assert_array_equal(alone[name], patched[name], err_msg=name)
 
 
-def test_device_preprocessing_gives_the_same_bits_as_numpy():
-    from fashion_lab.preprocess import normalize, prepare_images, prepare_on_device
+def test_pixel_images_read_as_the_preprocessed_floats():
+    """Every grey level, normalized or not, reads as prepare_images makes it: indexing, np.asarray, float64."""
+    from fashion_lab.preprocess import PixelImages, prepare_images
 
     grey = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    np.testing.assert_array_equal(np.asarray(prepare_on_device(grey)), normalize(grey))
-    np.testing.assert_array_equal(np.asarray(prepare_on_device(grey, normalized=False)),
-                                  prepare_images(grey, normalized=False))
+    for normalized in (True, False):
+        pixels, floats = PixelImages(grey, normalized=normalized), prepare_images(grey, normalized=normalized)
+        assert pixels[:].dtype == np.float32 and pixels.shape == grey.shape and len(pixels) == 16
+        np.testing.assert_array_equal(pixels[:], floats)
+        np.testing.assert_array_equal(pixels[np.array([3, 1])], floats[[3, 1]])
+        np.testing.assert_array_equal(np.asarray(pixels), floats)
+        np.testing.assert_array_equal(np.asarray(pixels, dtype=np.float64), floats.astype(np.float64))
+        np.testing.assert_array_equal(np.asarray(pixels.select(np.array([5, 2]))), floats[[5, 2]])
+    with pytest.raises(TypeError, match="uint8"):
+        PixelImages(grey.astype(np.float32))
+
+
+def _recipe_model(config, x):
+    from fashion_lab.model import build_network, input_statistics
+
+    keras().utils.set_random_seed(7)
+    return build_network(config, steps_per_epoch=11, standardization=input_statistics(x, config.standardize))
+
+
+@pytest.mark.parametrize("recipe", ["seed", "best-mlp", "raw-pixels"])
+def test_training_on_uint8_pixels_gives_the_float32_images_results(recipe):
+    """The fused loop on PixelImages (uint8 on the device, a table lookup per batch) ends with the same history
+    and weights as on the float32 images, with standardization, dropout and label smoothing (best-mlp's
+    recipe) too, and through a validation split given as indices."""
+    from fashion_lab import TrainConfig, _fastfit
+    from fashion_lab.preprocess import PixelImages, prepare_images, prepare_labels
+
+    config = {"seed": TrainConfig(hidden=(16,)), "raw-pixels": TrainConfig(hidden=(16,), normalize=False),
+              "best-mlp": TrainConfig(hidden=(32, 16), dropout=0.2, standardize="global", label_smoothing=0.1,
+                                      lr_schedule="cosine")}[recipe]
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 256, (900, 28, 28), dtype=np.uint8)
+    y = prepare_labels(rng.integers(0, 10, 900), one_hot=bool(config.label_smoothing))
+    pixels, floats = PixelImages(codes, normalized=config.normalize), prepare_images(codes, normalized=config.normalize)
+    fit_index, val_index = np.arange(700), np.arange(700, 900)
+    histories, models = [], []
+    for x in (pixels, floats):
+        model = _recipe_model(config, x[fit_index])
+        assert _fastfit.supported(model)
+        histories.append(_fastfit.fit(model, x, y, index=fit_index, validation_data=(x, y, val_index), epochs=2,
+                                      batch_size=64, seed=5).history)
+        models.append(model)
+    assert histories[0] == histories[1]
+    for a, b in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_uint8_pixels_train_together_and_through_kerass_fit_as_float32_images():
+    """fit_many's stacked epochs, and Keras's own model.fit (the fallback for per-batch callbacks), take
+    PixelImages with the same results as the float32 images."""
+    from fashion_lab import _fastfit
+    from fashion_lab.preprocess import PixelImages, normalize
+
+    k = keras()
+
+    class CountBatches(k.callbacks.Callback):  # a per-batch hook: fit() hands the run to Keras's model.fit
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen = getattr(self, "seen", 0) + 1
+
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 256, (600, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, 10, 600).astype(np.int32)
+    results = []
+    for x in (PixelImages(codes), normalize(codes)):
+        k.utils.set_random_seed(3)
+        models = [build_model((8,)), build_model((8,))]
+        together = _fastfit.fit_many(models, x, y, epochs=2, batch_size=50, seeds=[1, 2])
+        k.utils.set_random_seed(3)
+        alone, counter = build_model((8,)), CountBatches()
+        by_keras = _fastfit.fit(alone, x, y, epochs=1, batch_size=50, seed=1, callbacks=[counter],
+                                validation_data=(x, y, np.arange(100)))
+        assert counter.seen == 12
+        results.append(([h.history for h in together] + [by_keras.history],
+                        [w for m in (*models, alone) for w in m.get_weights()]))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_keras_imports_without_matplotlib_and_its_galleries_still_plot(tmp_path):

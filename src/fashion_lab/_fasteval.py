@@ -34,6 +34,8 @@ import functools
 
 import numpy as np
 
+from .preprocess import as_array
+
 CHUNK = 2048  # images per compiled call: one shape for every data size, and bounded memory for wide layers
 
 
@@ -176,12 +178,12 @@ def probabilities(model, x: np.ndarray, *, batch_size: int = 10_000) -> np.ndarr
 
     Args:
         model: a Keras model.
-        x: preprocessed images (what the model was trained on).
+        x: preprocessed images (what the model was trained on), or :class:`~fashion_lab.preprocess.PixelImages`.
         batch_size: batch size for Keras's own ``predict`` when the model cannot take the shared path.
     """
     activations = plan(model)
     if activations is None or not _fits(model, x):
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+        return np.asarray(model.predict(as_array(x), batch_size=batch_size, verbose=0))
     import keras
 
     predict, _ = _compiled()
@@ -196,7 +198,7 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, index: np.ndarray | None = Non
 
     Args:
         model: a compiled Keras model.
-        x, y: preprocessed images and integer labels.
+        x, y: preprocessed images (or :class:`~fashion_lab.preprocess.PixelImages`) and integer labels.
         index: evaluate on ``x[index], y[index]`` (a validation split of a shared array, say), gathered a
             chunk at a time on the shared path. Defaults to None: all of ``x``.
         batch_size: batch size for Keras's own ``evaluate`` when the model cannot take the shared path.
@@ -206,8 +208,7 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, index: np.ndarray | None = Non
     activations = plan(model, for_loss=True)
     y = np.asarray(y)
     if activations is None or not _fits(model, x) or not _plain_labels(y, model.layers[-1].units):
-        if index is not None:
-            x, y = x[index], y[index]
+        x, y = (as_array(x), y) if index is None else (x[index], y[index])
         logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
         return {name: float(value) for name, value in logs.items()}
     _, loss_and_correct = _compiled()

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import _fasteval
+from .preprocess import PixelImages, as_array
 
 _BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end",
                 "on_test_batch_begin", "on_test_batch_end")
@@ -144,10 +145,11 @@ def epoch_order(seed, epoch, n: int):
 
 
 def _epoch_body(model, n: int, batch_size: int):
-    """``(state, x, y, seed, epoch, index=None) -> (state, logs)``: one shuffled epoch, to be jitted.
+    """``(state, x, y, seed, epoch, index=None, table=None) -> (state, logs)``: one shuffled epoch, to be jitted.
 
     With ``index`` the epoch visits ``x[index]`` (a model's own split of shared images) in the order
-    ``index[epoch_order(...)]``: the images are gathered batch by batch, never copied as a whole.
+    ``index[epoch_order(...)]``: the images are gathered batch by batch, never copied as a whole. With
+    ``table``, ``x`` holds uint8 pixels and each batch becomes ``table[batch]`` (a :class:`PixelImages`).
     The shuffling key and the epoch's logs (the metrics' running means, as ``model.fit`` reports them)
     are made inside the compiled call too: done eagerly, each would be a small compilation of its own.
     """
@@ -156,13 +158,14 @@ def _epoch_body(model, n: int, batch_size: int):
 
     steps, rest = divmod(n, batch_size)
 
-    def run_epoch(state, x, y, seed, epoch, index=None):
+    def run_epoch(state, x, y, seed, epoch, index=None, table=None):
         order = epoch_order(seed, epoch, n)
         if index is not None:
             order = index[order]
 
         def step(state, idx):
-            _, state = model.train_step(state, (x[idx], y[idx]))
+            batch = x[idx] if table is None else table[x[idx]]
+            _, state = model.train_step(state, (batch, y[idx]))
             return state, None
 
         if steps:
@@ -177,7 +180,8 @@ def _epoch_body(model, n: int, batch_size: int):
 
 
 def _epoch_function(model, n: int, batch_size: int):
-    """Compile-once function: ``(state, x, y, seed, epoch) -> (state, logs)`` after one shuffled epoch."""
+    """Compile-once function: ``(state, x, y, seed, epoch, index, table) -> (state, logs)`` after one shuffled
+    epoch (see :func:`_epoch_body`)."""
     import jax
 
     # x and y are arguments, never closed over: a closed-over array would be baked into the program.
@@ -185,15 +189,15 @@ def _epoch_function(model, n: int, batch_size: int):
 
 
 def _stacked_epoch_function(model, n: int, batch_size: int):
-    """:func:`_epoch_body` over a stack of models: ``(states, x, y, seeds, epoch, indices) -> (states, logs)``.
+    """:func:`_epoch_body` over a stack of models: ``(states, x, y, seeds, epoch, indices, table) -> (states, logs)``.
 
     Every leaf of ``states``, ``seeds`` and ``indices`` (or None) has the models on its first axis; the
-    images ``x, y`` are one shared copy. Compiled once per number of models.
+    images ``x, y`` (and the pixel ``table``, or None) are one shared copy. Compiled once per number of models.
     """
     import jax
 
     body = _epoch_body(model, n, batch_size)
-    return jax.jit(jax.vmap(body, in_axes=(0, None, None, 0, None, 0)))
+    return jax.jit(jax.vmap(body, in_axes=(0, None, None, 0, None, 0, None)))
 
 
 _SHARED: OrderedDict[tuple, Any] = OrderedDict()  # architecture and settings -> compiled epoch function
@@ -283,7 +287,8 @@ def fit(
 
     Args:
         model: a compiled Keras model.
-        x, y: training inputs and integer labels (float32 inputs keep it fast).
+        x, y: training inputs and integer labels: float32 inputs, or :class:`~fashion_lab.preprocess.PixelImages`
+            (uint8 on the device, a quarter of the memory, the same results).
         epochs: index of the last epoch, as in ``model.fit``.
         batch_size: samples per gradient step.
         seed: seeds the per-epoch shuffling, so the same seed gives the same history.
@@ -302,29 +307,37 @@ def fit(
     import jax
 
     if not supported(model, callbacks):
-        if index is not None:  # Keras's model.fit takes the images themselves
-            x, y = x[index], y[index]
+        # Keras's model.fit takes the images themselves, as float32
+        x, y = (as_array(x), y) if index is None else (x[index], y[index])
         return _fit_with_keras(model, x, y, epochs=epochs, batch_size=batch_size, seed=seed,
                                validation_data=validation_data, validation_batch_size=validation_batch_size,
                                callbacks=callbacks, initial_epoch=initial_epoch)
     n = len(x) if index is None else len(index)
     callback_list = _start(model, x, y, batch_size, callbacks, epochs, n)
     run_epoch = _shared_epoch_function(model, n, batch_size)
-    x_dev, y_dev = jax.device_put(x), jax.device_put(y)  # once, not per batch
-    extra = () if index is None else (jax.device_put(np.asarray(index, np.int32)),)
+    (x_dev, table), y_dev = _on_device(x), jax.device_put(y)  # once, not per batch
+    index_dev = None if index is None else jax.device_put(np.asarray(index, np.int32))
 
     callback_list.on_train_begin()
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
-        state, epoch_logs = run_epoch(_state(model), x_dev, y_dev, np.uint32(seed % 2**32), np.int32(epoch), *extra)
+        state, epoch_logs = run_epoch(_state(model), x_dev, y_dev, np.uint32(seed % 2**32), np.int32(epoch), index_dev,
+                                      table)
         _assign(model, state)  # the model's variables hold this epoch's weights before any callback runs
         logs = {name: float(value) for name, value in jax.device_get(epoch_logs).items()}
         _end_epoch(model, callback_list, epoch, logs, validation_data, validation_batch_size)
         if model.stop_training:
             break
     return _finish(model, callback_list, logs)
+
+
+def _on_device(x) -> tuple:
+    """``(images, pixel table or None)`` on the device: uint8 codes and their table for :class:`PixelImages`."""
+    import jax
+
+    return x.on_device() if isinstance(x, PixelImages) else (jax.device_put(x), None)
 
 
 def _start(model, x, y, batch_size: int, callbacks: Sequence[Any], epochs: int, n: int):
@@ -421,7 +434,7 @@ def fit_many(
     n = len(x) if indices is None else len(indices[0])
     lists = [_start(model, x, y, batch_size, cbs, epochs, n) for model, cbs in zip(models, callbacks)]
     run_epochs = _shared_epoch_function(models[0], n, batch_size, stacked=True)
-    x_dev, y_dev = jax.device_put(x), jax.device_put(y)  # one copy for all the models
+    (x_dev, table), y_dev = _on_device(x), jax.device_put(y)  # one copy for all the models
     index_dev = None if indices is None else jax.device_put(np.stack(indices))  # k x n int32: the only per-model data
     seeds = np.array([seed % 2**32 for seed in seeds], dtype=np.uint32)
 
@@ -441,7 +454,7 @@ def fit_many(
         members = training + training[:1] * (width - len(training))  # fillers: computed, never read back
         states = jax.tree.map(lambda *leaves: np.stack(leaves), *[_state(models[i]) for i in members])
         states, epoch_logs = run_epochs(states, x_dev, y_dev, seeds[members], np.int32(epoch),
-                                        None if index_dev is None else index_dev[np.array(members)])
+                                        None if index_dev is None else index_dev[np.array(members)], table)
         states, epoch_logs = jax.device_get((states, epoch_logs))
         for row, i in enumerate(training):
             _assign(models[i], jax.tree.map(lambda leaf: leaf[row], states))
