@@ -27,10 +27,10 @@ BASE_PROCESS_BYTES = 450 * 2**20
 # Copies of the weights alive during training, in float32 units: weights, gradients, Adam's two slots,
 # the checkpoint's shadow copy (weights and slots) and the host copy the background save writes from.
 STATE_COPIES = 1 + 1 + 2 + 3 + 3
-# Copies of the pixels, an upper bound: uint8 as loaded, float32 normalized on the device, a float32 copy of a
-# run's split where Keras's model.fit trains (the CNN; the fused loop gathers batches from the shared copy
-# instead), and one more float32 for transients (the conversion's uint8 input on the device, a gather).
-TRAIN_PIXEL_BYTES = 1 + 4 + 4 + 4
+# Copies of the pixels, an upper bound: uint8 as loaded, uint8 on the device (preprocess.PixelImages: the fused
+# loop turns each batch into float32 there), a float32 copy of a run's split where Keras's model.fit trains (the
+# CNN), and one more float32 for transients (the CNN's split gathered again for its final evaluation).
+TRAIN_PIXEL_BYTES = 1 + 1 + 4 + 4
 TEST_PIXEL_BYTES = 1 + 4
 # Floating-point operations per second this kind of machine sustains on dense layers (2-core EPYC:
 # 100-180 GFLOP/s measured by benchmarks/bench.py); a rough figure, for estimates only.
