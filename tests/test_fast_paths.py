@@ -457,3 +457,23 @@ def test_keras_imports_without_matplotlib_and_its_galleries_still_plot(tmp_path)
     out = tmp_path / "gallery.png"
     subprocess.run([sys.executable, "-c", script, str(out)], check=True, timeout=120)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_frozen_startup_objects_leave_later_garbage_collectable():
+    """An experiment freezes the objects of its imports (resources.freeze_startup_objects) so that the garbage
+    collection before each model skips them; what a model leaves behind afterwards is still collected."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gc, weakref\n"
+        "from fashion_lab.resources import freeze_startup_objects\n"
+        "freeze_startup_objects()\n"
+        "assert gc.get_freeze_count() > 1000, gc.get_freeze_count()\n"
+        "class Node: pass\n"
+        "a, b = Node(), Node(); a.other, b.other = b, a\n"
+        "gone = weakref.ref(a); del a, b\n"
+        "gc.collect()\n"
+        "assert gone() is None, 'a cycle made after the freeze was not collected'\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)

@@ -486,8 +486,12 @@ def cmd_experiment(args) -> int:
         learning_rate=args.learning_rate,
         architectures=None if args.architectures is None else tuple(args.architectures), train_images=args.train_images,
     ).resolved(args.name)  # every option checked before Keras is imported
+    from ._backend import keras
     from .experiments.runner import run_experiment
+    from .resources import freeze_startup_objects
 
+    keras()  # imported now (it is needed): its objects stay out of the garbage collection before every model
+    freeze_startup_objects()
     result = run_experiment(args.name, options, out=args.out, overwrite=args.overwrite, verbose=not args.quiet)
     if args.quiet:
         for finding in result.findings:

@@ -195,3 +195,21 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return bool(libc.mallopt(-8, arenas))  # M_ARENA_MAX
     except (OSError, AttributeError):  # not glibc (musl has no arenas to limit)
         return False
+
+
+def freeze_startup_objects() -> None:
+    """Collect garbage once, then keep every object alive now out of all later collections (``gc.freeze``).
+
+    Keras's ``clear_session()``, which an experiment calls before each model so that each starts from a clean
+    state, runs a full garbage collection, and a full collection walks every object the process holds: the
+    modules, functions and classes of Keras, JAX and matplotlib included. That took 0.3 s per model of the
+    default ``layer-size`` experiment (2.1 of its 33 s); after the freeze a collection walks only what was made
+    since, 0.01-0.05 s. Frozen objects are never collected, so call this once, after the imports and before the
+    first model exists: what a model leaves behind is still collected as usual. For commands (a process of its
+    own), not for a library user's process.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+

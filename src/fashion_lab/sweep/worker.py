@@ -101,6 +101,11 @@ def work(folder: Path, url: str, *, worker: int = 0, stream: int = 0, verbose: b
     study, storage = open_study(url, name, settings, space, stream=stream * 1000 + worker)
     base = space.base_config()
     dataset = open_dataset(base.dataset, base.data_dir, verify=base.verify)  # once, for every trial
+    from .._backend import keras
+    from ..resources import freeze_startup_objects
+
+    keras()  # every trial needs it: its objects stay out of the garbage collection of each trial's clear_session
+    freeze_startup_objects()
     done = 0
     while True:
         state, trial = claim_trial(study, storage, url, settings, worker)
