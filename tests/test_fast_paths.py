@@ -405,6 +405,25 @@ def test_training_on_uint8_pixels_gives_the_float32_images_results(recipe):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("standardize", ["none", "per-pixel"])
+def test_uint8_pixels_evaluate_and_predict_as_float32_images(standardize):
+    """The shared evaluation looks PixelImages' codes up inside its compiled call: the same loss, accuracy and
+    probabilities as for the float32 images, on all of them and on a split given as indices."""
+    from fashion_lab import TrainConfig
+    from fashion_lab.preprocess import PixelImages, normalize
+
+    rng = np.random.default_rng(6)
+    codes = rng.integers(0, 256, (_fasteval.CHUNK + 300, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, 10, len(codes)).astype(np.int32)
+    pixels, floats = PixelImages(codes), normalize(codes)
+    model = _recipe_model(TrainConfig(hidden=(16,), standardize=standardize), floats)
+    assert _fasteval.plan(model, for_loss=True) is not None
+    index = rng.permutation(len(codes))[:2500]
+    assert _fasteval.evaluate(model, pixels, y) == _fasteval.evaluate(model, floats, y)
+    assert _fasteval.evaluate(model, pixels, y, index) == _fasteval.evaluate(model, floats, y, index)
+    np.testing.assert_array_equal(_fasteval.probabilities(model, pixels), _fasteval.probabilities(model, floats))
+
+
 def test_uint8_pixels_train_together_and_through_kerass_fit_as_float32_images():
     """fit_many's stacked epochs, and Keras's own model.fit (the fallback for per-batch callbacks), take
     PixelImages with the same results as the float32 images."""

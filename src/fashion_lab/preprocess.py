@@ -73,7 +73,7 @@ class PixelImages:
         return len(self.codes)
 
     def __getitem__(self, key) -> np.ndarray:
-        return self.table[self.codes[key]]
+        return np.take(self.table, self.codes[key])
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         table = self.table if dtype is None else self.table.astype(dtype)

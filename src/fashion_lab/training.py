@@ -458,14 +458,14 @@ class _Images:
     """A dataset's images after the shared preprocessing, made once for every run that trains on them."""
 
     def __init__(self, dataset: Dataset, config: TrainConfig):
-        # On JAX the training images stay uint8 (47 MB, not 188 MB as float32) and read as float32 through a
-        # table, on the device inside the compiled epoch too: the same bits (see preprocess.PixelImages).
+        # On JAX the images stay uint8 (the training images 47 MB, not 188 MB as float32) and read as float32
+        # through a table, inside the compiled epoch and evaluation too: the same bits (see preprocess.PixelImages).
         as_pixels = os.environ.get("KERAS_BACKEND", "jax") == "jax" and dataset.x_train.dtype == np.uint8
         self.x = (PixelImages if as_pixels else prepare_images)(dataset.x_train, normalized=config.normalize)
         # Labels are the model's targets: one-hot rows when it trains with label smoothing.
         targets = {"num_classes": len(dataset.classes), "one_hot": bool(config.label_smoothing)}
         self.y = prepare_labels(dataset.y_train, **targets)
-        self.x_test = prepare_images(dataset.x_test, normalized=config.normalize)
+        self.x_test = (PixelImages if as_pixels else prepare_images)(dataset.x_test, normalized=config.normalize)
         self.y_test = prepare_labels(dataset.y_test, **targets)
 
 
