@@ -303,19 +303,23 @@ IN_PROCESS = {"A": method_a, "B": method_b, "C": method_c}
 
 def k_runs(dataset, k: int, seed: int, workdir: Path, *, together: bool) -> dict:
     """Train ``k`` seeds of the recipe (``seed``, ``seed + 1``, ...) as a user would, with whole run directories:
-    ``train_together`` or ``train`` in a loop. Both start without a compiled epoch, so each pays one compilation."""
+    ``train_together(..., stack=True)`` (one stacked program, whatever :func:`fashion_lab.training.stacking_pays`
+    decides for this machine: this section is what that default rests on) or ``train`` in a loop. Both start
+    without a compiled epoch, so each pays one compilation."""
     from fashion_lab import TrainConfig, _fastfit, train, train_together
 
     _fastfit.forget_compiled()
     tag = f"{'together' if together else 'alone'}-k{k}-{time.monotonic_ns()}"
     configs = [TrainConfig(seed=seed + i, run_dir=str(workdir / f"{tag}-{i}")) for i in range(k)]
     start = time.perf_counter()
-    runs = train_together(configs, dataset=dataset, verbose=False) if together else \
+    runs = train_together(configs, dataset=dataset, verbose=False, stack=True) if together else \
         [train(config, dataset=dataset, verbose=False) for config in configs]
     wall = time.perf_counter() - start
     for config in configs:
         shutil.rmtree(config.run_dir, ignore_errors=True)
-    fit = runs[0].metrics["fit_seconds"] if together else sum(r.metrics["fit_seconds"] for r in runs)
+    # A stack's runs all report the one joint fit; runs trained alone each their own.
+    stacked = together and runs[0].metrics.get("trained_together", 1) > 1
+    fit = runs[0].metrics["fit_seconds"] if stacked else sum(r.metrics["fit_seconds"] for r in runs)
     return {"wall_s": wall, "fit_s": fit, "final_loss": [r.history["loss"][-1] for r in runs],
             "test_accuracy": [r.metrics["test_accuracy"] for r in runs]}
 
