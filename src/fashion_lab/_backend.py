@@ -47,7 +47,9 @@ def _import_keras_without_matplotlib():
     not plot should not pay it, and those that plot import it on a thread while they train
     (:func:`fashion_lab.plots.import_in_background`). So while Keras imports, matplotlib reads as absent; then
     the names Keras bound to None become stand-ins that import the real module at their first attribute.
-    When matplotlib is already loaded (a notebook), this is a plain ``import keras``.
+    When matplotlib is already loaded (a notebook), this is a plain ``import keras``. Another thread importing
+    matplotlib during those 1-1.5 s would find it absent too; fashion-lab's own (the dataset reader that runs
+    beside the import) does not import it.
     """
     if "keras" in sys.modules or "matplotlib" in sys.modules:
         import keras

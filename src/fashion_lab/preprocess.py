@@ -41,10 +41,11 @@ def prepare_labels(labels: np.ndarray, *, num_classes: int = 10, one_hot: bool =
 class PixelImages:
     """uint8 images that read as :func:`prepare_images` would make them: float32, through a 256-entry table.
 
-    Training keeps the images in this form, a quarter of the float32 size: Fashion-MNIST's 60,000 training
-    images are 47 MB here against 188 MB as float32. Indexing gives float32 NumPy arrays, and the fused
-    training loop (:mod:`fashion_lab._fastfit`) puts :attr:`codes` on the device and turns each batch into
-    floats inside the compiled epoch, by looking the pixels up in :attr:`table`.
+    Training and its evaluations keep the images in this form, a quarter of the float32 size: Fashion-MNIST's
+    60,000 training images are 47 MB here against 188 MB as float32. Indexing gives float32 NumPy arrays; the
+    fused training loop (:mod:`fashion_lab._fastfit`) puts :attr:`codes` on the device and turns each batch into
+    floats inside the compiled epoch, by looking the pixels up in :attr:`table`, and the shared evaluation
+    (:mod:`fashion_lab._fasteval`) does the same per chunk.
 
     The table holds exactly what :func:`prepare_images` gives for each grey level, so every pixel has the same
     bits as before. The lookup is a gather, not arithmetic: nothing in the compiled program can fuse it with
@@ -76,6 +77,9 @@ class PixelImages:
         return np.take(self.table, self.codes[key])
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("PixelImages hold uint8 codes: reading them as floats makes a new array, "
+                             "and copy=False asked for none")
         table = self.table if dtype is None else self.table.astype(dtype)
         return table[self.codes]
 

@@ -202,9 +202,9 @@ def freeze_startup_objects() -> None:
 
     Keras's ``clear_session()``, which an experiment calls before each model so that each starts from a clean
     state, runs a full garbage collection, and a full collection walks every object the process holds: the
-    modules, functions and classes of Keras, JAX and matplotlib included. That took 0.3 s per model of the
-    default ``layer-size`` experiment (2.1 of its 33 s); after the freeze a collection walks only what was made
-    since, 0.01-0.05 s. Frozen objects are never collected, so call this once, after the imports and before the
+    modules, functions and classes of Keras and JAX included. That took 0.25-0.3 s per model of the default
+    ``layer-size`` experiment (1.8-2.1 s of its 33 s); after the freeze a collection walks only what was made
+    since, about 0.04 s. Frozen objects are never collected, so call this once, after the imports and before the
     first model exists: what a model leaves behind is still collected as usual. For commands (a process of its
     own), not for a library user's process.
     """
@@ -212,4 +212,3 @@ def freeze_startup_objects() -> None:
 
     gc.collect()
     gc.freeze()
-

@@ -94,16 +94,15 @@ def read_settings(folder: Path):
 
 def work(folder: Path, url: str, *, worker: int = 0, stream: int = 0, verbose: bool = True) -> int:
     """Claim and train trials until the study has its trials; returns how many this worker finished."""
+    from .._backend import keras
     from ..datasets import open_dataset
+    from ..resources import freeze_startup_objects
     from .study import claim_trial, heartbeat, open_study
 
     space, settings, name = read_settings(folder)
     study, storage = open_study(url, name, settings, space, stream=stream * 1000 + worker)
     base = space.base_config()
     dataset = open_dataset(base.dataset, base.data_dir, verify=base.verify)  # once, for every trial
-    from .._backend import keras
-    from ..resources import freeze_startup_objects
-
     keras()  # every trial needs it: its objects stay out of the garbage collection of each trial's clear_session
     freeze_startup_objects()
     done = 0
