@@ -458,7 +458,7 @@ def test_uint8_pixels_train_together_and_through_kerass_fit_as_float32_images():
 
 def test_keras_imports_without_matplotlib_and_its_galleries_still_plot(tmp_path):
     """fashion_lab imports Keras without the matplotlib its gallery helpers load eagerly (a third of the import);
-    the first use of keras.visualization still finds matplotlib, and a plain `import keras` is unchanged."""
+    the first use of keras.visualization still finds matplotlib and plots."""
     import subprocess
     import sys
 

@@ -117,6 +117,6 @@ def test_runs_on_one_loaded_dataset_share_one_copy_of_its_images(synthetic_fashi
     dataset = open_dataset("fashion_mnist")
     first = training._images_for(dataset, TrainConfig())
     assert training._images_for(dataset, TrainConfig(hidden=(64,), seed=3)) is first  # another model, same images
-    raw = training._images_for(dataset, TrainConfig(normalize=False))  # other pixels: a new copy, the old released
+    raw = training._images_for(dataset, TrainConfig(normalize=False))  # other pixel values: new images, the old released
     assert raw is not first and float(raw.x[:].max()) > 1
     assert training._images_for(open_dataset("fashion_mnist"), TrainConfig(normalize=False)) is not raw  # reloaded
