@@ -85,9 +85,7 @@ class PixelImages:
 
     def select(self, index: np.ndarray) -> PixelImages:
         """The images at ``index``, still as uint8 codes (``self[index]`` gives them as float32)."""
-        out = PixelImages.__new__(PixelImages)
-        out.codes, out.normalized, out.table, out._device = self.codes[index], self.normalized, self.table, None
-        return out
+        return PixelImages(self.codes[index], normalized=self.normalized)
 
     def on_device(self):
         """``(codes, table)`` as JAX arrays on the default device, put there once and kept."""
